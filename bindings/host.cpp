@@ -1,0 +1,436 @@
+#include "bindings/host.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "bindings/embedded_lua.hpp"
+#include "bindings/host_state.hpp"
+#include "bindings/modules.hpp"
+#include "engine/errors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rb::lua {
+
+std::atomic<bool> g_interrupted{false};
+
+namespace {
+
+const char kHostStateKey = 0;
+
+void on_sigint(int) {
+  if (g_interrupted.exchange(true)) {
+    std::signal(SIGINT, SIG_DFL);  // a second ^C ends the process at once
+    std::raise(SIGINT);
+  }
+}
+
+// Runbooks must not bypass the primitives: no processes, no file writes, no native code.
+const char* kSandbox = R"LUA(
+local blocked = function(name, instead)
+  return function() error(name .. " is not available to runbooks (it would bypass dry-run); use " .. instead, 2) end
+end
+os.execute = blocked("os.execute", "shell.run")
+os.exit = blocked("os.exit", "runbook.fail or runbook.abort")
+os.remove = blocked("os.remove", "the shell primitive")
+os.rename = blocked("os.rename", "the shell primitive")
+os.tmpname = blocked("os.tmpname", "the shell primitive")
+io.popen = blocked("io.popen", "shell.run")
+io.output = blocked("io.output", "files.write")
+local open = io.open
+io.open = function(path, mode)
+  mode = mode or "r"
+  if not mode:match("^r[b]?$") then
+    error("io.open(" .. tostring(path) .. ", \"" .. mode .. "\"): writing files is not available to runbooks (it would bypass dry-run); use files.write", 2)
+  end
+  return open(path, mode)
+end
+package.loadlib = nil
+package.cpath = ""
+package.loaded.ffi = nil
+package.preload.ffi = nil
+-- Keep only the preload and Lua-file searchers: no C modules.
+for i = #package.loaders, 3, -1 do package.loaders[i] = nil end
+local traceback, getinfo = debug.traceback, debug.getinfo
+debug = { traceback = traceback, getinfo = getinfo }
+)LUA";
+
+int traceback(lua_State* L) {
+  if (lua_istable(L, 1)) return 1;  // typed errors keep their message and kind
+  const char* msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+// A Lua error value as one message.
+std::string error_text(lua_State* L, int index) {
+  if (lua_istable(L, index)) {
+    lua_getfield(L, index, "message");
+    std::string m = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error)";
+    lua_pop(L, 1);
+    return m;
+  }
+  const char* m = lua_tostring(L, index);
+  return m ? m : "(error object is not a string)";
+}
+
+std::string error_kind(lua_State* L, int index) {
+  if (!lua_istable(L, index)) return "failed";
+  lua_getfield(L, index, "kind");
+  std::string k = lua_tostring(L, -1) ? lua_tostring(L, -1) : "failed";
+  lua_pop(L, 1);
+  return k;
+}
+
+int exit_code_of(const std::string& kind) {
+  if (kind == "config") return static_cast<int>(ExitCode::usage);
+  if (kind == "aborted") return static_cast<int>(ExitCode::aborted);
+  if (kind == "verify_failed") return static_cast<int>(ExitCode::verify_failed);
+  return static_cast<int>(ExitCode::step_failed);
+}
+
+void preload(lua_State* L, const char* name, lua_CFunction opener) {
+  lua_getglobal(L, "package");         // [package]
+  lua_getfield(L, -1, "preload");      // [package, preload]
+  lua_pushcfunction(L, opener);        // [package, preload, opener]
+  lua_setfield(L, -2, name);           // [package, preload]
+  lua_pop(L, 2);                       // []
+}
+
+// Embedded Lua modules load through package.preload with chunk names like "@runbook.lua".
+int load_embedded(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  for (std::size_t i = 0; i < kEmbeddedLuaCount; ++i) {
+    const auto& c = kEmbeddedLua[i];
+    if (std::string(c.module) != name) continue;
+    if (luaL_loadbuffer(L, c.source.data(), c.source.size(), c.chunk_name) != 0) return lua_error(L);
+    lua_call(L, 0, 1);
+    return 1;
+  }
+  return luaL_error(L, "no embedded module %s", name);
+}
+
+class LuaState {
+ public:
+  explicit LuaState(HostState& state) : L_(luaL_newstate()) {
+    if (!L_) throw StepError("cannot create a Lua state (out of memory)");
+    luaL_openlibs(L_);
+    set_host_state(L_, &state);
+    set_services(L_, &state.services);
+    preload(L_, "runbook.host", open_host);
+    preload(L_, "db", open_db);
+    preload(L_, "migrations", open_migrations);
+    preload(L_, "hash", open_hash);
+    preload(L_, "shell", open_shell);
+    preload(L_, "http", open_http);
+    preload(L_, "sql", open_sql);
+    preload(L_, "files", open_files);
+    for (std::size_t i = 0; i < kEmbeddedLuaCount; ++i) preload(L_, kEmbeddedLua[i].module, load_embedded);
+    if (luaL_dostring(L_, kSandbox) != 0) throw StepError(std::string("sandbox: ") + lua_tostring(L_, -1));
+  }
+  ~LuaState() { lua_close(L_); }
+  LuaState(const LuaState&) = delete;
+  LuaState& operator=(const LuaState&) = delete;
+  lua_State* get() const { return L_; }
+
+  void set_path(const std::string& runbook_file, const std::vector<std::string>& search_path) {
+    std::string path = fs::path(runbook_file).parent_path().string();
+    std::string lua_path = (path.empty() ? std::string(".") : path) + "/?.lua;";
+    for (const auto& d : search_path) lua_path += d + "/?.lua;" + d + "/?/init.lua;";
+    lua_getglobal(L_, "package");
+    lua_pushstring(L_, lua_path.c_str());
+    lua_setfield(L_, -2, "path");
+    lua_pop(L_, 1);
+  }
+
+ private:
+  lua_State* L_;
+};
+
+// Loads the runbook file and leaves the runbook object on the stack. Throws ConfigError
+// with file:line for syntax and load errors.
+void load_runbook(lua_State* L, const std::string& file) {
+  // Syntax errors first, with their file:line, before running anything.
+  if (luaL_loadfile(L, file.c_str()) != 0) {
+    std::string msg = error_text(L, -1);
+    lua_pop(L, 1);
+    throw ConfigError(msg);
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, traceback);  // [tb]
+  const int tb = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "runbook");
+  if (lua_pcall(L, 1, 1, tb) != 0) {  // [tb, core]
+    std::string msg = error_text(L, -1);
+    lua_settop(L, tb - 1);
+    throw StepError("runbook core: " + msg);
+  }
+  lua_getfield(L, -1, "load_file");  // [tb, core, load_file]
+  lua_pushstring(L, file.c_str());
+  if (lua_pcall(L, 1, 1, tb) != 0) {  // [tb, core, result|err]
+    std::string msg = error_text(L, -1);
+    lua_settop(L, tb - 1);
+    throw ConfigError("loading " + file + ": " + msg);
+  }
+  lua_getfield(L, -2, "is_runbook");  // [tb, core, result, is_runbook]
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 1);                  // [tb, core, result, bool]
+  const bool ok = lua_toboolean(L, -1);
+  lua_pop(L, 1);                      // [tb, core, result]
+  lua_replace(L, tb);                 // [result, core]
+  lua_pop(L, 1);                      // [result]
+  if (!ok)
+    throw ConfigError(file + " did not return a runbook (end it with `return runbook.define{...}` or a composition such as `return apply:with{...}`)");
+}
+
+}  // namespace
+
+HostState& host_state(lua_State* L) {
+  lua_pushlightuserdata(L, const_cast<char*>(&kHostStateKey));
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  auto* s = static_cast<HostState*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  if (!s) luaL_error(L, "runbook host state is not initialised");
+  return *s;
+}
+
+void set_host_state(lua_State* L, HostState* state) {
+  lua_pushlightuserdata(L, const_cast<char*>(&kHostStateKey));
+  lua_pushlightuserdata(L, state);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+
+void say(HostState& state, const std::string& level, const std::string& message) {
+  const std::string text = state.redactor.apply(message);
+  if (level == "debug") spdlog::debug("{}", text);
+  else if (level == "warn") spdlog::warn("warning: {}", text);
+  else if (level == "error") spdlog::error("error: {}", text);
+  else if (level == "step") spdlog::info("==> {}", text);
+  else spdlog::info("{}", text);
+}
+
+std::string operator_name() {
+  if (const char* u = std::getenv("RUNBOOK_OPERATOR"); u && *u) return u;
+  if (const char* u = std::getenv("USER"); u && *u) return u;
+  if (const passwd* pw = getpwuid(getuid())) return pw->pw_name;
+  return "unknown";
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::vector<std::string> default_search_path(const std::string& argv0) {
+  std::vector<std::string> dirs{"."};
+  if (const char* p = std::getenv("RUNBOOK_PATH"); p && *p) {
+    std::string s = p;
+    std::size_t start = 0;
+    while (start <= s.size()) {
+      auto colon = s.find(':', start);
+      std::string d = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!d.empty()) dirs.push_back(d);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) exe = fs::absolute(argv0, ec);
+  const fs::path relocatable = exe.parent_path().parent_path() / "share" / "runbook" / "runbooks";
+  if (fs::is_directory(relocatable, ec)) dirs.push_back(relocatable.string());
+  const std::string installed = RUNBOOK_DATADIR;
+  if (installed != relocatable.string()) dirs.push_back(installed);
+  return dirs;
+}
+
+std::string resolve_runbook(const std::string& name, const std::vector<std::string>& search_path) {
+  std::error_code ec;
+  if (name.find('/') != std::string::npos) {
+    if (fs::is_regular_file(name, ec)) return name;
+    throw ConfigError("runbook " + name + " not found");
+  }
+  std::vector<std::string> tried;
+  for (const auto& dir : search_path) {
+    for (const std::string& candidate : {name, name + ".lua"}) {
+      fs::path p = fs::path(dir) / candidate;
+      if (fs::is_regular_file(p, ec)) return dir == "." ? candidate : p.string();
+    }
+    tried.push_back(dir);
+  }
+  std::string msg = "runbook " + name + " not found; searched:";
+  for (const auto& t : tried) msg += "\n  " + t;
+  throw ConfigError(msg + "\n(add a directory with RUNBOOK_PATH, or give a path)");
+}
+
+namespace {
+
+struct Prepared {
+  HostState state;
+  std::unique_ptr<LuaState> lua;
+  std::string file;
+};
+
+void prepare(Prepared& p, const HostOptions& options) {
+  p.state.options = options;
+  p.state.run_id = new_run_id();
+  p.state.services.mode = options.mode;
+  p.state.services.redactor = &p.state.redactor;
+  p.state.services.run_id = p.state.run_id;
+  p.state.services.operator_name = operator_name() + "@" + host_name();
+  HostState* st = &p.state;
+  p.state.services.say = [st](const std::string& m) { say(*st, "info", m); };
+  p.state.services.warn = [st](const std::string& m) { say(*st, "warn", m); };
+  p.state.services.record = [st](const std::string& kind, const nlohmann::json& detail) {
+    if (st->journal) st->journal->event(kind, detail);
+  };
+  p.state.services.interrupted = [] { return g_interrupted.load(); };
+  if (const char* pw = std::getenv("PGPASSWORD")) p.state.redactor.add(pw);
+  p.file = resolve_runbook(options.runbook, options.search_path);
+  p.lua = std::make_unique<LuaState>(p.state);
+  p.lua->set_path(p.file, options.search_path);
+}
+
+// Pushes require("runbook")[fn].
+void push_core_function(lua_State* L, const char* fn) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "runbook");
+  lua_call(L, 1, 1);        // [core]
+  lua_getfield(L, -1, fn);  // [core, fn]
+  lua_remove(L, -2);        // [fn]
+}
+
+void push_options(lua_State* L, const HostOptions& o) {
+  lua_newtable(L);
+  lua_pushstring(L, to_string(o.mode));
+  lua_setfield(L, -2, "mode");
+  lua_pushstring(L, o.env.c_str());
+  lua_setfield(L, -2, "env");
+  lua_pushstring(L, o.environments_file.c_str());
+  lua_setfield(L, -2, "environments");
+  lua_pushstring(L, o.from.c_str());
+  lua_setfield(L, -2, "from");
+  lua_pushstring(L, o.only.c_str());
+  lua_setfield(L, -2, "only");
+  lua_newtable(L);
+  for (std::size_t i = 0; i < o.skip.size(); ++i) {
+    lua_pushstring(L, o.skip[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "skip");
+  lua_newtable(L);
+  for (const auto& [k, v] : o.sets) {
+    lua_pushstring(L, v.c_str());
+    lua_setfield(L, -2, k.c_str());
+  }
+  lua_setfield(L, -2, "sets");
+}
+
+}  // namespace
+
+int describe_runbook(const HostOptions& options) {
+  Prepared p;
+  prepare(p, options);
+  lua_State* L = p.lua->get();
+  load_runbook(L, p.file);        // [rb]
+  push_core_function(L, "describe");
+  lua_insert(L, -2);              // [describe, rb]
+  lua_pushcfunction(L, traceback);
+  lua_insert(L, -3);              // [tb, describe, rb]
+  if (lua_pcall(L, 1, 1, -3) != 0) throw ConfigError(error_text(L, -1));
+  std::cout << lua_tostring(L, -1) << "\n";
+  return 0;
+}
+
+int list_runbooks(const HostOptions& options) {
+  std::set<std::string> seen;
+  for (const auto& dir : options.search_path) {
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_regular_file() && e.path().extension() == ".lua") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const std::string name = f.stem().string();
+      if (!seen.insert(name).second) continue;
+      std::string description;
+      try {
+        HostOptions o = options;
+        o.runbook = f.string();
+        Prepared p;
+        prepare(p, o);
+        lua_State* L = p.lua->get();
+        load_runbook(L, p.file);
+        lua_getfield(L, -1, "description");
+        description = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
+      } catch (const std::exception&) {
+        continue;  // not a runbook (e.g. an environments file)
+      }
+      std::cout << name << "\t" << f.string() << "\t" << description << "\n";
+    }
+  }
+  return 0;
+}
+
+int run_runbook(const HostOptions& options) {
+  std::signal(SIGINT, on_sigint);
+  Prepared p;
+  prepare(p, options);
+  lua_State* L = p.lua->get();
+  load_runbook(L, p.file);       // [rb]
+  push_core_function(L, "run");
+  lua_insert(L, -2);             // [run, rb]
+  push_options(L, options);      // [run, rb, opts]
+  lua_pushcfunction(L, traceback);
+  lua_insert(L, -4);             // [tb, run, rb, opts]
+  int code = 0;
+  if (lua_pcall(L, 2, 2, -4) != 0) {
+    // An error outside any step: bad parameters, environments, the run record itself.
+    const std::string kind = error_kind(L, -1);
+    const std::string msg = error_text(L, -1);
+    code = exit_code_of(kind);
+    if (p.state.journal) p.state.journal->finish(kind == "aborted" ? "aborted" : "failed", code, msg);
+    say(p.state, "error", msg);
+  } else {
+    code = static_cast<int>(lua_tointeger(L, -2));
+    if (code != 0) {
+      lua_getfield(L, -1, "message");
+      std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "failed";
+      lua_pop(L, 1);
+      lua_getfield(L, -1, "step");
+      std::string step = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
+      lua_pop(L, 1);
+      lua_getfield(L, -1, "typed");
+      const bool typed = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      lua_getfield(L, -1, "traceback");
+      std::string tb = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
+      lua_pop(L, 1);
+      say(p.state, "error", (step.empty() ? "" : "step " + step + ": ") + msg);
+      // Plain Lua errors are bugs in a runbook: show where they came from.
+      if (!tb.empty() && (!typed || options.verbosity > 0)) say(p.state, "error", tb.substr(tb.find_first_not_of('\n')));
+    }
+  }
+  if (p.state.journal) {
+    const auto& rec = p.state.journal->record();
+    if (!p.state.journal->json_path().empty())
+      say(p.state, "info", "run record: " + p.state.journal->json_path() + " and " + p.state.journal->markdown_path());
+    if (options.json) std::cout << p.state.redactor.apply(rec.dump(2)) << std::endl;
+    else if (options.verbosity >= 0 && code == 0 && !rec["migrations"].empty())
+      std::cerr << p.state.redactor.apply(p.state.journal->markdown());
+  }
+  lua_settop(L, 0);
+  return code;
+}
+
+}  // namespace rb::lua

@@ -1,0 +1,41 @@
+#pragma once
+// The Lua host: builds a sandboxed LuaJIT state with the runbook modules, finds and loads a
+// runbook, and runs or describes it. The CLI (src/main.cpp) only parses options into these.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/mode.hpp"
+
+namespace rb::lua {
+
+struct HostOptions {
+  std::string runbook;                    // name on the search path, or a path
+  std::vector<std::string> search_path;   // directories, in order
+  RunMode mode = RunMode::live;
+  std::string env;                        // --env NAME
+  std::string environments_file;          // the Lua environments file
+  std::vector<std::pair<std::string, std::string>> sets;  // --set key=value
+  std::string confirm;                    // --confirm TOKEN
+  bool yes = false;                       // --yes
+  std::string journal_dir;
+  bool json = false;                      // print the run record as JSON on stdout
+  std::string from, only;
+  std::vector<std::string> skip;
+  int verbosity = 0;                      // -1 quiet, 0 normal, 1 verbose
+  bool color = true;
+};
+
+// Directories searched for runbooks: ., $RUNBOOK_PATH, <exe>/../share/runbook/runbooks,
+// the installed share directory.
+std::vector<std::string> default_search_path(const std::string& argv0);
+
+// The runbook file for `name`; throws rb::ConfigError listing the places searched.
+std::string resolve_runbook(const std::string& name, const std::vector<std::string>& search_path);
+
+// Each returns the process exit code (see rb::ExitCode).
+int run_runbook(const HostOptions& options);
+int describe_runbook(const HostOptions& options);
+int list_runbooks(const HostOptions& options);
+
+}  // namespace rb::lua

@@ -1,0 +1,610 @@
+-- The runbook core: how a runbook is defined, composed, validated and run.
+-- Embedded in the binary as "@runbook.lua"; runbooks use it through `require "runbook"`.
+local host = require "runbook.host"
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- Errors: tables with a kind, so the engine can map them to exit codes.
+---------------------------------------------------------------------------
+local Error = {}
+Error.__index = Error
+Error.__tostring = function(e) return e.message end
+
+local function make_error(kind, message, level)
+  local where = ""
+  if level and level > 0 then
+    local info = debug.getinfo(level + 1, "Sl")
+    if info and info.currentline and info.currentline > 0 then
+      where = info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return setmetatable({ kind = kind, message = where .. tostring(message) }, Error)
+end
+
+--- Fails the current step (exit code 1).
+function M.fail(message) error(make_error("failed", message, 2), 0) end
+--- Stops the run on purpose (exit code 3).
+function M.abort(message) error(make_error("aborted", message, 2), 0) end
+--- A verification gate did not pass (exit code 4).
+function M.verify_failed(message) error(make_error("verify_failed", message, 2), 0) end
+--- Bad configuration or parameters (exit code 2).
+function M.config_error(message) error(make_error("config", message, 2), 0) end
+
+local function raise_config(message) error(make_error("config", message, 0), 0) end
+
+---------------------------------------------------------------------------
+-- Parameters
+---------------------------------------------------------------------------
+local TYPES = { string = true, number = true, integer = true, boolean = true, duration = true, enum = true }
+
+local function parse_value(p, raw, source)
+  local t = p.type
+  local function bad(why)
+    return nil, string.format("parameter %s (%s): %s", p.name, source, why)
+  end
+  if raw == nil then return nil end
+  if t == "string" then
+    if type(raw) ~= "string" then return bad("expected a string, got " .. type(raw)) end
+    return raw
+  elseif t == "number" or t == "integer" then
+    local n = tonumber(raw)
+    if not n then return bad(string.format("expected a number, got %q", tostring(raw))) end
+    if t == "integer" and n ~= math.floor(n) then return bad("expected an integer, got " .. tostring(raw)) end
+    if p.min and n < p.min then return bad("must be at least " .. p.min) end
+    return n
+  elseif t == "boolean" then
+    if type(raw) == "boolean" then return raw end
+    local s = tostring(raw):lower()
+    if s == "true" or s == "yes" or s == "on" or s == "1" then return true end
+    if s == "false" or s == "no" or s == "off" or s == "0" then return false end
+    return bad(string.format("expected true or false, got %q", tostring(raw)))
+  elseif t == "duration" then
+    local s = tostring(raw)
+    if s == "0" then return s end
+    local n, unit = s:match("^(%d+)%s*(%a+)$")
+    local units = { ms = true, s = true, min = true, h = true, d = true }
+    if not n or not units[unit] then
+      return bad(string.format("expected a duration such as 500ms, 5s, 2min or 1h, got %q", s))
+    end
+    return n .. unit
+  elseif t == "enum" then
+    for _, c in ipairs(p.choices) do
+      if c == raw then return raw end
+    end
+    return bad(string.format("expected one of %s, got %q", table.concat(p.choices, ", "), tostring(raw)))
+  end
+end
+
+--- Seconds in a duration string ("5s" -> 5, "2min" -> 120).
+function M.seconds(duration)
+  if duration == nil or duration == "" or duration == "0" then return 0 end
+  local n, unit = tostring(duration):match("^(%d+)%s*(%a+)$")
+  local scale = { ms = 0.001, s = 1, min = 60, h = 3600, d = 86400 }
+  if not n or not scale[unit] then error("not a duration: " .. tostring(duration), 2) end
+  return tonumber(n) * scale[unit]
+end
+
+local function check_param_spec(p, where)
+  if type(p) ~= "table" or type(p.name) ~= "string" then
+    raise_config(where .. ": each parameter needs a name")
+  end
+  if not TYPES[p.type or "string"] then
+    raise_config(string.format("%s: parameter %s has unknown type %q (use string, number, integer, boolean, duration or enum)",
+      where, p.name, tostring(p.type)))
+  end
+  p.type = p.type or "string"
+  if p.type == "enum" and type(p.choices) ~= "table" then
+    raise_config(where .. ": enum parameter " .. p.name .. " needs choices")
+  end
+  if p.default ~= nil then
+    local _, err = parse_value(p, p.default, "default")
+    if err then raise_config(where .. ": " .. err) end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Runbook definition and composition
+---------------------------------------------------------------------------
+local Runbook = {}
+Runbook.__index = Runbook
+M.Runbook = Runbook
+
+-- The file being loaded, for messages and --describe. Runbooks end with a tail call
+-- (`return runbook.define{...}`), which erases their frame, so debug.getinfo cannot say.
+local loading = {}
+local function current_file() return loading[#loading] or "?" end
+
+local function run_file(file, ...)
+  local chunk, err = loadfile(file)
+  if not chunk then error(make_error("config", err, 0), 0) end
+  loading[#loading + 1] = file
+  local result = chunk(...)
+  loading[#loading] = nil
+  return result
+end
+
+--- Loads a runbook file (the host's entry point).
+function M.load_file(file)
+  loading = {}
+  return run_file(file)
+end
+
+-- require() of Lua files goes through run_file, so composed runbooks know their file too.
+package.loaders[2] = function(name)
+  local file, err = package.searchpath(name, package.path)
+  if not file then return err end
+  return function(...) return run_file(file, ...) end
+end
+
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  return out
+end
+
+local function check_step(s, where)
+  if type(s) ~= "table" or type(s.name) ~= "string" or s.name == "" then
+    raise_config(where .. ": a step needs a name")
+  end
+  if type(s.run) ~= "function" then
+    raise_config(where .. ": step " .. s.name .. " needs a run function")
+  end
+  return s
+end
+
+--- A step: a name, a one-line description and a function(ctx).
+function M.step(name, description, run)
+  if type(description) == "function" then description, run = nil, description end
+  return { name = name, description = description or "", run = run }
+end
+
+local DEFINE_KEYS = { name = true, description = true, params = true, settings = true, steps = true,
+  on_failure = true, finally = true }
+
+--- Defines a runbook from a spec: name, description, params, settings, steps, on_failure.
+function M.define(spec)
+  local where = current_file()
+  if type(spec) ~= "table" then raise_config(where .. ": runbook.define expects a table") end
+  for k in pairs(spec) do
+    if not DEFINE_KEYS[k] then
+      raise_config(string.format("%s: unknown key %q in runbook.define (known: name, description, params, settings, steps, on_failure, finally)", where, tostring(k)))
+    end
+  end
+  local rb = setmetatable({
+    name = spec.name or where:match("([^/]+)%.lua$") or where,
+    description = spec.description or "",
+    source = where,
+    params = {},
+    settings = copy(spec.settings or {}),
+    steps = {},
+    on_failure = spec.on_failure,
+    finally = spec.finally,
+  }, Runbook)
+  local seen = {}
+  for i, p in ipairs(spec.params or {}) do
+    check_param_spec(p, where)
+    if seen[p.name] then raise_config(where .. ": parameter " .. p.name .. " is declared twice") end
+    seen[p.name] = true
+    rb.params[i] = copy(p)
+  end
+  local names = {}
+  for i, s in ipairs(spec.steps or {}) do
+    check_step(s, where)
+    if names[s.name] then raise_config(where .. ": step " .. s.name .. " is declared twice") end
+    names[s.name] = true
+    rb.steps[i] = s
+  end
+  return rb
+end
+
+function M.is_runbook(v) return getmetatable(v) == Runbook end
+
+function Runbook:clone()
+  local c = setmetatable(copy(self), Runbook)
+  c.params, c.steps, c.settings = {}, {}, copy(self.settings)
+  for i, p in ipairs(self.params) do c.params[i] = copy(p) end
+  for i, s in ipairs(self.steps) do c.steps[i] = s end
+  c.source = current_file()
+  return c
+end
+
+function Runbook:param(name)
+  for _, p in ipairs(self.params) do
+    if p.name == name then return p end
+  end
+end
+
+function Runbook:step_index(name)
+  for i, s in ipairs(self.steps) do
+    if s.name == name then return i end
+  end
+end
+
+local function require_step(rb, name)
+  local i = rb:step_index(name)
+  if not i then
+    local known = {}
+    for _, s in ipairs(rb.steps) do known[#known + 1] = s.name end
+    raise_config(string.format("%s: runbook %s has no step %q (steps: %s)", current_file(),
+      rb.name, tostring(name), table.concat(known, ", ")))
+  end
+  return i
+end
+
+--- A copy with parameter defaults and settings changed: `apply:with{ lock_timeout = "5s" }`.
+--- `name` and `description` rename the copy. Unknown keys are an error (a typo is not policy).
+function Runbook:with(overrides)
+  local c = self:clone()
+  for k, v in pairs(overrides) do
+    if k == "name" or k == "description" or k == "on_failure" or k == "finally" then
+      c[k] = v
+    elseif c:param(k) then
+      local p = c:param(k)
+      local value, err = parse_value(p, v, "with")
+      if err then raise_config(current_file() .. ": " .. err) end
+      p.default = value
+    elseif c.settings[k] ~= nil then
+      c.settings[k] = v
+    else
+      local known = {}
+      for _, p in ipairs(c.params) do known[#known + 1] = p.name end
+      for s in pairs(c.settings) do known[#known + 1] = s end
+      table.sort(known)
+      raise_config(string.format("%s: %s has no parameter or setting %q (known: %s)",
+        current_file(), self.name, tostring(k), table.concat(known, ", ")))
+    end
+  end
+  return c
+end
+
+function Runbook:insert_before(name, step)
+  local c = self:clone()
+  table.insert(c.steps, require_step(c, name), check_step(step, c.source))
+  return c
+end
+
+function Runbook:insert_after(name, step)
+  local c = self:clone()
+  table.insert(c.steps, require_step(c, name) + 1, check_step(step, c.source))
+  return c
+end
+
+function Runbook:append(step)
+  local c = self:clone()
+  c.steps[#c.steps + 1] = check_step(step, c.source)
+  return c
+end
+
+--- Replaces a step; `replacement` is a step table or just a function keeping name and description.
+function Runbook:replace(name, replacement)
+  local c = self:clone()
+  local i = require_step(c, name)
+  if type(replacement) == "function" then
+    replacement = { name = c.steps[i].name, description = c.steps[i].description, run = replacement }
+  end
+  c.steps[i] = check_step(replacement, c.source)
+  return c
+end
+
+function Runbook:remove(name)
+  local c = self:clone()
+  table.remove(c.steps, require_step(c, name))
+  return c
+end
+
+--- Adds a parameter to a composed runbook.
+function Runbook:add_param(p)
+  local c = self:clone()
+  check_param_spec(p, c.source)
+  if c:param(p.name) then raise_config(c.source .. ": parameter " .. p.name .. " already exists") end
+  c.params[#c.params + 1] = copy(p)
+  return c
+end
+
+---------------------------------------------------------------------------
+-- Environments file
+---------------------------------------------------------------------------
+local ENV_KEYS = {
+  description = "string", database_env = "string", disposable = "boolean", confirm = "string",
+  lock_timeout = "string", statement_timeout = "string", migrations = "string", ledger = "string",
+  backup = "string", backup_dir = "string", health_checks = "table", parity_url = "string",
+  expected_tables = "table", expected_indexes = "table", smoke_sql = "table", hooks = "table",
+  max_connections = "number", long_transaction = "string", secrets_env = "table",
+}
+local HOOK_KEYS = { pause_workers = true, resume_workers = true, maintenance_on = true, maintenance_off = true,
+  upload_backup = true, before_apply = true, after_apply = true }
+M.ENV_KEYS = ENV_KEYS
+
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+--- Loads and validates the environments file; returns the named environment.
+function M.load_environment(file, name)
+  local chunk, err = loadfile(file)
+  if not chunk then
+    if err:match("No such file") or err:match("cannot open") then
+      raise_config(string.format("--env %s: environments file %s not found (set --environments FILE or RUNBOOK_ENVIRONMENTS)", name, file))
+    end
+    raise_config(err)
+  end
+  local ok, envs = pcall(chunk)
+  if not ok then raise_config(tostring(envs)) end
+  if type(envs) ~= "table" then raise_config(file .. ": must return a table of environments") end
+  local env = envs[name]
+  if type(env) ~= "table" then
+    raise_config(string.format("%s: no environment %q (defined: %s)", file, name, table.concat(sorted_keys(envs), ", ")))
+  end
+  local problems = {}
+  for k, v in pairs(env) do
+    local want = ENV_KEYS[k]
+    if not want then
+      problems[#problems + 1] = string.format("unknown key %q (known: %s)", tostring(k), table.concat(sorted_keys(ENV_KEYS), ", "))
+    elseif type(v) ~= want then
+      problems[#problems + 1] = string.format("%s must be a %s, got %s", k, want, type(v))
+    end
+  end
+  if type(env.hooks) == "table" then
+    for k, v in pairs(env.hooks) do
+      if not HOOK_KEYS[k] then
+        problems[#problems + 1] = string.format("unknown hook %q (known: %s)", tostring(k), table.concat(sorted_keys(HOOK_KEYS), ", "))
+      elseif type(v) ~= "table" then
+        problems[#problems + 1] = string.format("hook %s must be an argv list such as {\"kubectl\", \"scale\", ...}", k)
+      end
+    end
+  end
+  if env.backup and env.backup ~= "required" and env.backup ~= "optional" and env.backup ~= "skip" then
+    problems[#problems + 1] = string.format("backup must be \"required\", \"optional\" or \"skip\", got %q", env.backup)
+  end
+  if env.database_env == nil then
+    problems[#problems + 1] = "database_env is required: the name of the environment variable holding the database URL"
+  elseif os.getenv(env.database_env) == nil or os.getenv(env.database_env) == "" then
+    problems[#problems + 1] = string.format("environment variable %s (database_env) is not set", env.database_env)
+  end
+  for _, var in ipairs(env.secrets_env or {}) do
+    local v = os.getenv(var)
+    if v then host.add_secret(v) end
+  end
+  if #problems > 0 then
+    raise_config(string.format("%s: environment %s:\n  - %s", file, name, table.concat(problems, "\n  - ")))
+  end
+  env = copy(env)
+  env.name = name
+  env.database_url = os.getenv(env.database_env)
+  host.add_secret_url(env.database_url)
+  return env
+end
+
+---------------------------------------------------------------------------
+-- Run context handed to every step
+---------------------------------------------------------------------------
+local Context = {}
+Context.__index = Context
+
+function Context:log(fmt, ...) host.say("info", select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)) end
+function Context:warn(fmt, ...) host.say("warn", select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)) end
+function Context:detail(fmt, ...) host.say("debug", select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)) end
+--- Adds an event to the run record (kinds "check", "backup", "artifact" are also listed at the top).
+function Context:record(kind, detail) host.event(kind, detail or {}) end
+function Context:artifact(name, value) host.event("artifact", { name = name, value = value }) end
+function Context:fail(message) error(make_error("failed", message, 2), 0) end
+function Context:abort(message) error(make_error("aborted", message, 2), 0) end
+function Context:verify_failed(message) error(make_error("verify_failed", message, 2), 0) end
+
+--- Asks the operator. `{ token = "PROD-OK" }` asks for a typed token (answered by --confirm);
+--- `{ question = "Apply 3 migrations?" }` asks yes/no (answered by --yes). Aborts on refusal.
+function Context:confirm(opts)
+  if type(opts) == "string" then opts = { question = opts } end
+  host.confirm(opts.question or "Continue?", opts.token or "")
+  self:record("confirmation", { question = opts.question, token_required = opts.token ~= nil })
+end
+
+--- A checklist the operator ticks (each item confirmed) or CI passes with --yes.
+function Context:checklist(title, items)
+  self:log("%s", title)
+  for _, item in ipairs(items) do
+    host.confirm("[ ] " .. item, "")
+    self:record("checklist", { item = item, ticked = true })
+  end
+end
+
+--- The database of this run, opened once (read-only in dry-run).
+function Context:db()
+  if self._db and self._db:is_open() then return self._db end
+  local db = require "db"
+  local url = self.env and self.env.database_url or os.getenv("DATABASE_URL") or ""
+  self._db = db.connect {
+    url = url,
+    application_name = "runbook " .. self.runbook,
+  }
+  return self._db
+end
+
+function Context:close()
+  if self._db then self._db:close(); self._db = nil end
+end
+
+---------------------------------------------------------------------------
+-- Resolving parameters: --set > environment > runbook default
+---------------------------------------------------------------------------
+local function resolve_params(rb, sets, env)
+  local values, problems = {}, {}
+  local known = {}
+  for _, p in ipairs(rb.params) do known[p.name] = true end
+  for k in pairs(sets) do
+    if not known[k] then
+      local names = {}
+      for _, p in ipairs(rb.params) do names[#names + 1] = p.name end
+      problems[#problems + 1] = string.format("--set %s: %s has no such parameter (parameters: %s)",
+        k, rb.name, #names > 0 and table.concat(names, ", ") or "none")
+    end
+  end
+  for _, p in ipairs(rb.params) do
+    local raw, source = p.default, "default"
+    if env and env[p.name] ~= nil then raw, source = env[p.name], "environment " .. env.name end
+    if sets[p.name] ~= nil then raw, source = sets[p.name], "--set" end
+    local value, err = parse_value(p, raw, source)
+    if err then problems[#problems + 1] = err
+    elseif value == nil and p.required then
+      problems[#problems + 1] = string.format("parameter %s is required (--set %s=...): %s", p.name, p.name, p.help or "")
+    end
+    values[p.name] = value
+    if p.secret and type(value) == "string" then host.add_secret(value) end
+  end
+  if #problems > 0 then raise_config(table.concat(problems, "\n  ")) end
+  return values
+end
+
+local function redacted_params(rb, values)
+  local out = {}
+  for _, p in ipairs(rb.params) do
+    local v = values[p.name]
+    if v ~= nil then out[p.name] = p.secret and "***" or v end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- Describe and run (called by the host)
+---------------------------------------------------------------------------
+local function fmt_default(v)
+  if v == nil then return "" end
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+function M.describe(rb)
+  local lines = {}
+  local function add(s) lines[#lines + 1] = s end
+  add(rb.name .. " (" .. rb.source .. ")")
+  if rb.description ~= "" then add("  " .. rb.description) end
+  add("")
+  add("Parameters (--set name=value):")
+  if #rb.params == 0 then add("  (none)") end
+  for _, p in ipairs(rb.params) do
+    local t = p.type == "enum" and ("enum: " .. table.concat(p.choices, "|")) or p.type
+    add(string.format("  %-18s %-10s default %-14s %s%s", p.name, t, fmt_default(p.default),
+      p.help or "", p.required and " (required)" or ""))
+  end
+  local settings = sorted_keys(rb.settings)
+  if #settings > 0 then
+    add("")
+    add("Settings (fixed by composition):")
+    for _, k in ipairs(settings) do add(string.format("  %-18s %s", k, fmt_default(rb.settings[k]))) end
+  end
+  add("")
+  add("Steps:")
+  for i, s in ipairs(rb.steps) do add(string.format("  %2d. %-20s %s", i, s.name, s.description or "")) end
+  return table.concat(lines, "\n")
+end
+
+local EXIT = { failed = 1, config = 2, aborted = 3, verify_failed = 4 }
+M.EXIT = EXIT
+
+local function classify(err)
+  if type(err) == "table" and err.kind then return err.kind, tostring(err.message) end
+  return "failed", tostring(err)
+end
+
+local function traceback_handler(err)
+  local kind, message = classify(err)
+  return { kind = kind, message = message, traceback = debug.traceback("", 2), typed = type(err) == "table" }
+end
+
+-- Which steps run: --only, --from and --skip, each naming existing steps.
+local function select_steps(rb, opts)
+  local function check(name, flag)
+    if name and name ~= "" and not rb:step_index(name) then
+      local known = {}
+      for _, s in ipairs(rb.steps) do known[#known + 1] = s.name end
+      raise_config(string.format("%s %s: %s has no such step (steps: %s)", flag, name, rb.name, table.concat(known, ", ")))
+    end
+  end
+  check(opts.from, "--from")
+  check(opts.only, "--only")
+  local skip = {}
+  for _, s in ipairs(opts.skip or {}) do check(s, "--skip"); skip[s] = true end
+  local started = not opts.from or opts.from == ""
+  local plan = {}
+  for _, s in ipairs(rb.steps) do
+    if opts.from == s.name then started = true end
+    local run = started and not skip[s.name] and (not opts.only or opts.only == "" or opts.only == s.name)
+    plan[#plan + 1] = { step = s, run = run }
+  end
+  return plan
+end
+
+function M.run(rb, opts)
+  local env
+  if opts.env and opts.env ~= "" then env = M.load_environment(opts.environments, opts.env) end
+  local params = resolve_params(rb, opts.sets or {}, env)
+  local plan = select_steps(rb, opts)
+  local ctx = setmetatable({
+    runbook = rb.name, params = params, settings = rb.settings, env = env,
+    env_name = env and env.name or nil, mode = opts.mode, dry_run = opts.mode == "dry-run",
+    run_id = host.run_id(), state = {},
+  }, Context)
+
+  host.journal_start {
+    runbook = rb.name, file = rb.source, version = host.version(), mode = opts.mode,
+    environment = env and env.name or nil, parameters = redacted_params(rb, params),
+    operator = host.operator(), host = host.hostname(),
+  }
+
+  host.say("info", string.format("runbook %s (%s) — %s%s — run %s", rb.name, rb.source,
+    opts.mode, env and (" — environment " .. env.name) or "", ctx.run_id))
+  for i, item in ipairs(plan) do
+    host.say("info", string.format("  %s %d. %-18s %s", item.run and " " or "-", i, item.step.name,
+      item.step.description or ""))
+  end
+
+  local failure
+  for i, item in ipairs(plan) do
+    if not item.run then
+      host.journal_skip(item.step.name, "not selected")
+    else
+      if host.interrupted() then
+        failure = { kind = "aborted", message = "interrupted by the operator before step " .. item.step.name }
+        break
+      end
+      host.say("step", string.format("[%d/%d] %s", i, #plan, item.step.name))
+      host.step_started(item.step.name, item.step.description or "")
+      local ok, err = xpcall(item.step.run, traceback_handler, ctx)
+      if ok then
+        host.step_finished("ok", "")
+      else
+        err.step = item.step.name
+        failure = err
+        host.step_finished(err.kind == "aborted" and "aborted" or "failed", err.message)
+        break
+      end
+    end
+  end
+
+  if failure and rb.on_failure then
+    host.say("warn", "running the failure handler of " .. rb.name)
+    host.step_started("on_failure", "failure handler")
+    local ok, err = xpcall(rb.on_failure, traceback_handler, ctx, failure)
+    host.step_finished(ok and "ok" or "failed", ok and "" or err.message)
+    if not ok then host.say("error", "the failure handler itself failed: " .. err.message) end
+  end
+  if rb.finally then
+    local ok, err = xpcall(rb.finally, traceback_handler, ctx, failure)
+    if not ok then host.say("error", "the finally handler failed: " .. err.message) end
+  end
+  ctx:close()
+  if failure then
+    local code = EXIT[failure.kind] or 1
+    local status = failure.kind == "aborted" and "aborted" or (failure.kind == "verify_failed" and "verification failed" or "failed")
+    host.finish(status, code, failure.message)
+    return code, failure
+  end
+  host.finish("succeeded", 0, "")
+  return 0
+end
+
+return M

@@ -1,0 +1,201 @@
+// require "runbook.host": what the runbook core (runbook.lua) needs from the C++ host —
+// output, the run record, confirmations, secrets. Not meant for runbooks themselves.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "bindings/host_state.hpp"
+#include "bindings/modules.hpp"
+#include "engine/errors.hpp"
+
+extern "C" {
+#include <libpq-fe.h>
+}
+
+namespace rb::lua {
+namespace {
+
+int host_say(lua_State* L) {
+  const std::string level = check_string(L, 1);
+  const std::string message = check_string(L, 2);
+  say(host_state(L), level, message);
+  return 0;
+}
+
+int host_add_secret(lua_State* L) {
+  if (lua_isstring(L, 1)) host_state(L).redactor.add(check_string(L, 1));
+  return 0;
+}
+
+// Registers the password inside a connection URL or conninfo string as a secret.
+int host_add_secret_url(lua_State* L) {
+  if (!lua_isstring(L, 1)) return 0;
+  const std::string conninfo = check_string(L, 1);
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (err) PQfreemem(err);
+  if (!opts) return 0;
+  for (auto* o = opts; o->keyword; ++o)
+    if (std::string(o->keyword) == "password" && o->val) host_state(L).redactor.add(o->val);
+  PQconninfoFree(opts);
+  return 0;
+}
+
+int host_journal_start(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  auto& st = host_state(L);
+  nlohmann::json header = to_json(L, 1);
+  st.journal = std::make_unique<Journal>(st.options.journal_dir, st.run_id, header, &st.redactor);
+  return 0;
+}
+
+Journal& journal(lua_State* L) {
+  auto& st = host_state(L);
+  if (!st.journal) throw StepError("the run record is not started");
+  return *st.journal;
+}
+
+int host_step_started(lua_State* L) {
+  const std::string name = check_string(L, 1);
+  const std::string description = luaL_optstring(L, 2, "");
+  journal(L).step_started(name, description);
+  return 0;
+}
+
+int host_step_finished(lua_State* L) {
+  const std::string status = check_string(L, 1);
+  const std::string error = luaL_optstring(L, 2, "");
+  journal(L).step_finished(status, error);
+  return 0;
+}
+
+int host_journal_skip(lua_State* L) {
+  const std::string name = check_string(L, 1);
+  const std::string reason = luaL_optstring(L, 2, "");
+  journal(L).step_skipped(name, reason);
+  return 0;
+}
+
+int host_event(lua_State* L) {
+  const std::string kind = check_string(L, 1);
+  nlohmann::json detail = lua_istable(L, 2) ? to_json(L, 2) : nlohmann::json::object();
+  if (!detail.is_object()) detail = nlohmann::json{{"value", detail}};
+  journal(L).event(kind, detail);
+  return 0;
+}
+
+int host_finish(lua_State* L) {
+  const std::string status = check_string(L, 1);
+  const int code = static_cast<int>(luaL_checkinteger(L, 2));
+  const std::string error = luaL_optstring(L, 3, "");
+  journal(L).finish(status, code, error);
+  return 0;
+}
+
+std::string read_answer() {
+  std::string line;
+  if (!std::getline(std::cin, line)) return "";
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+// The confirmation gate. A typed token is answered only by the token (at a terminal or via
+// --confirm); a yes/no question by "y" at a terminal or --yes. Without either it fails closed.
+int host_confirm(lua_State* L) {
+  const std::string question = check_string(L, 1);
+  const std::string token = luaL_optstring(L, 2, "");
+  auto& st = host_state(L);
+  const auto& o = st.options;
+  if (st.options.mode == RunMode::dry_run) {
+    say(st, "info", "would ask: " + question + (token.empty() ? " [y/N]" : " (type " + token + ")"));
+    return 0;
+  }
+  if (!token.empty()) {
+    if (!o.confirm.empty()) {
+      if (o.confirm == token) {
+        say(st, "info", question + " confirmed by --confirm");
+        return 0;
+      }
+      throw AbortError("--confirm does not match the token this run requires; nothing more was changed");
+    }
+    if (isatty(STDIN_FILENO)) {
+      std::cerr << question << "\nType " << token << " to continue: " << std::flush;
+      if (read_answer() == token) return 0;
+      throw AbortError("confirmation refused (the typed text did not match " + token + ")");
+    }
+    throw AbortError("confirmation required: \"" + question + "\" needs the token " + token +
+                     " typed at a terminal or passed with --confirm; there is no terminal, so the run stops here");
+  }
+  if (o.yes) {
+    say(st, "info", question + " yes (--yes)");
+    return 0;
+  }
+  if (isatty(STDIN_FILENO)) {
+    std::cerr << question << " [y/N] " << std::flush;
+    const std::string a = read_answer();
+    if (a == "y" || a == "Y" || a == "yes" || a == "YES") return 0;
+    throw AbortError("confirmation refused: " + question);
+  }
+  throw AbortError("confirmation required: \"" + question +
+                   "\" needs a terminal or --yes; there is no terminal, so the run stops here");
+}
+
+int host_interrupted(lua_State* L) {
+  lua_pushboolean(L, g_interrupted.load());
+  return 1;
+}
+
+int host_run_id(lua_State* L) {
+  lua_pushstring(L, host_state(L).run_id.c_str());
+  return 1;
+}
+
+int host_version(lua_State* L) {
+  lua_pushstring(L, RUNBOOK_VERSION);
+  return 1;
+}
+
+int host_operator(lua_State* L) {
+  lua_pushstring(L, operator_name().c_str());
+  return 1;
+}
+
+int host_hostname(lua_State* L) {
+  lua_pushstring(L, host_name().c_str());
+  return 1;
+}
+
+int host_journal_dir(lua_State* L) {
+  lua_pushstring(L, host_state(L).options.journal_dir.c_str());
+  return 1;
+}
+
+const luaL_Reg kHostFunctions[] = {
+    {"say", guarded<host_say>},
+    {"add_secret", guarded<host_add_secret>},
+    {"add_secret_url", guarded<host_add_secret_url>},
+    {"journal_start", guarded<host_journal_start>},
+    {"journal_skip", guarded<host_journal_skip>},
+    {"step_started", guarded<host_step_started>},
+    {"step_finished", guarded<host_step_finished>},
+    {"event", guarded<host_event>},
+    {"finish", guarded<host_finish>},
+    {"confirm", guarded<host_confirm>},
+    {"interrupted", guarded<host_interrupted>},
+    {"run_id", guarded<host_run_id>},
+    {"version", guarded<host_version>},
+    {"operator", guarded<host_operator>},
+    {"hostname", guarded<host_hostname>},
+    {"journal_dir", guarded<host_journal_dir>},
+    {nullptr, nullptr},
+};
+
+}  // namespace
+
+int open_host(lua_State* L) {
+  lua_newtable(L);
+  set_functions(L, kHostFunctions);
+  return 1;
+}
+
+}  // namespace rb::lua

@@ -1,0 +1,370 @@
+// require "migrations": chains, status/parity, apply, rollback, resolve, baseline.
+// Progress goes to the operator and every migration to the run record.
+#include <cstdio>
+
+#include "bindings/lua_db.hpp"
+#include "bindings/lua_support.hpp"
+#include "bindings/modules.hpp"
+#include "engine/apply.hpp"
+#include "engine/repair.hpp"
+
+namespace rb::lua {
+namespace {
+
+constexpr const char* kChainType = "rb.migrations.chain";
+
+struct ChainHandle {
+  migrations::Chain* chain;
+};
+
+migrations::Chain& check_chain(lua_State* L, int index) {
+  auto* h = static_cast<ChainHandle*>(luaL_checkudata(L, index, kChainType));
+  if (!h->chain) luaL_error(L, "migration chain is released");
+  return *h->chain;
+}
+
+migrations::LedgerName ledger_name(lua_State* L, int opts) {
+  migrations::LedgerName n;
+  if (!lua_istable(L, opts)) return n;
+  const std::string q = opt_string_field(L, opts, "ledger", "");
+  if (q.empty()) return n;
+  auto dot = q.find('.');
+  if (dot == std::string::npos) n.table = q;
+  else {
+    n.schema = q.substr(0, dot);
+    n.table = q.substr(dot + 1);
+  }
+  return n;
+}
+
+void push_string_field(lua_State* L, const char* key, const std::string& value) {
+  lua_pushlstring(L, value.data(), value.size());
+  lua_setfield(L, -2, key);
+}
+
+void push_migration(lua_State* L, const migrations::Migration& m) {
+  lua_createtable(L, 0, 6);
+  push_string_field(L, "name", m.name);
+  push_string_field(L, "version", m.version);
+  push_string_field(L, "up_path", m.up_path);
+  push_string_field(L, "down_path", m.down_path);
+  push_string_field(L, "sha256", m.sha256);
+  lua_pushboolean(L, m.down_sql.find_first_not_of(" \t\r\n") != std::string::npos);
+  lua_setfield(L, -2, "has_down");
+}
+
+void push_names(lua_State* L, const std::vector<const migrations::Migration*>& list, const char* key) {
+  lua_createtable(L, static_cast<int>(list.size()), 0);
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    lua_pushstring(L, list[i]->name.c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, key);
+}
+
+void push_status(lua_State* L, const migrations::Status& st) {
+  lua_newtable(L);  // [status]
+  push_names(L, st.applied, "applied");
+  push_names(L, st.pending, "pending");
+  push_names(L, st.missing_in_db, "missing_in_db");
+  auto rows = [&](const std::vector<migrations::LedgerRow>& list, const char* key) {
+    lua_createtable(L, static_cast<int>(list.size()), 0);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      lua_newtable(L);
+      push_string_field(L, "filename", list[i].filename);
+      push_string_field(L, "sha256", list[i].sha256);
+      push_string_field(L, "status", list[i].status);
+      push_string_field(L, "applied_at", list[i].applied_at);
+      push_string_field(L, "run_id", list[i].run_id);
+      push_string_field(L, "error", list[i].error);
+      lua_pushnumber(L, list[i].statements_done);
+      lua_setfield(L, -2, "statements_done");
+      lua_pushnumber(L, list[i].failed_statement);
+      lua_setfield(L, -2, "failed_statement");
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, key);
+  };
+  rows(st.extra_in_db, "extra_in_db");
+  rows(st.dirty, "dirty");
+  auto mismatches = [&](const std::vector<migrations::HashMismatch>& list, const char* key) {
+    lua_createtable(L, static_cast<int>(list.size()), 0);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      lua_newtable(L);
+      push_string_field(L, "filename", list[i].filename);
+      push_string_field(L, "ledger_sha256", list[i].ledger_sha256);
+      push_string_field(L, "file_sha256", list[i].file_sha256);
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, key);
+  };
+  mismatches(st.hash_mismatches, "hash_mismatches");
+  mismatches(st.line_ending_only, "line_ending_only");
+  lua_pushstring(L, st.parity_pass() ? "PASS" : "FAIL");
+  lua_setfield(L, -2, "parity");
+  lua_pushboolean(L, st.up_to_date());
+  lua_setfield(L, -2, "up_to_date");
+  const auto drift = st.drift_messages();
+  lua_createtable(L, static_cast<int>(drift.size()), 0);
+  for (std::size_t i = 0; i < drift.size(); ++i) {
+    lua_pushstring(L, drift[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "drift");
+}
+
+std::string ms_text(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, ms < 10 ? "%.1f ms" : "%.0f ms", ms);
+  return buf;
+}
+
+// Progress lines and run-record events shared by apply and rollback.
+migrations::ApplyObserver observer_for(Services& s) {
+  migrations::ApplyObserver obs;
+  auto counter = std::make_shared<std::pair<std::size_t, std::size_t>>(0, 0);
+  obs.waiting_for_lock = [&s](const std::string& m) { if (s.say) s.say(m); };
+  obs.retrying = [&s](const std::string& m) {
+    if (s.warn) s.warn(m);
+    if (s.record) s.record("retry", {{"message", m}});
+  };
+  obs.starting = [counter](const migrations::Migration&, std::size_t i, std::size_t n) { *counter = {i + 1, n}; };
+  obs.would_run = [&s](const migrations::Migration& m, const std::string& sql) {
+    if (s.say) s.say(sql);
+    if (s.record) s.record("sql", {{"name", m.name}, {"sql", sql}});
+  };
+  obs.finished = [&s, counter](const migrations::MigrationOutcome& o) {
+    if (s.say)
+      s.say("  [" + std::to_string(counter->first) + "/" + std::to_string(counter->second) + "] " + o.name + " " +
+            o.status + (o.ms > 0 ? " in " + ms_text(o.ms) : "") +
+            (o.retries ? " after " + std::to_string(o.retries) + " lock retries" : "") +
+            (o.transactional ? "" : " (outside a transaction)"));
+    if (s.record)
+      s.record("migration", {{"name", o.name}, {"version", o.version}, {"sha256", o.sha256}, {"status", o.status},
+                             {"ms", o.ms}, {"transactional", o.transactional}, {"retries", o.retries}});
+  };
+  obs.interrupted = [&s] { return s.interrupted && s.interrupted(); };
+  return obs;
+}
+
+void push_outcomes(lua_State* L, const migrations::ApplyResult& r) {
+  lua_createtable(L, static_cast<int>(r.migrations.size()), 0);
+  for (std::size_t i = 0; i < r.migrations.size(); ++i) {
+    const auto& o = r.migrations[i];
+    lua_newtable(L);
+    push_string_field(L, "name", o.name);
+    push_string_field(L, "version", o.version);
+    push_string_field(L, "sha256", o.sha256);
+    push_string_field(L, "status", o.status);
+    lua_pushnumber(L, o.ms);
+    lua_setfield(L, -2, "ms");
+    lua_pushboolean(L, o.transactional);
+    lua_setfield(L, -2, "transactional");
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+}
+
+// migrations.load(dir) -> chain
+int mig_load(lua_State* L) {
+  const std::string dir = check_string(L, 1);
+  auto* h = static_cast<ChainHandle*>(lua_newuserdata(L, sizeof(ChainHandle)));
+  h->chain = nullptr;
+  luaL_getmetatable(L, kChainType);
+  lua_setmetatable(L, -2);
+  h->chain = new migrations::Chain(migrations::load_chain(dir));
+  return 1;
+}
+
+int chain_list(lua_State* L) {
+  const auto& c = check_chain(L, 1);
+  lua_createtable(L, static_cast<int>(c.migrations.size()), 0);
+  for (std::size_t i = 0; i < c.migrations.size(); ++i) {
+    push_migration(L, c.migrations[i]);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
+// chain:get(name_or_version) -> {name=, ..., up_sql=, down_sql=} or nil
+int chain_get(lua_State* L) {
+  const auto& c = check_chain(L, 1);
+  const auto* m = c.find(check_string(L, 2));
+  if (!m) return 0;
+  push_migration(L, *m);
+  push_string_field(L, "up_sql", m->up_sql);
+  push_string_field(L, "down_sql", m->down_sql);
+  return 1;
+}
+
+int chain_directory(lua_State* L) {
+  lua_pushstring(L, check_chain(L, 1).directory.c_str());
+  return 1;
+}
+
+int chain_layout(lua_State* L) {
+  lua_pushstring(L, migrations::to_string(check_chain(L, 1).layout));
+  return 1;
+}
+
+int chain_gc(lua_State* L) {
+  auto* h = static_cast<ChainHandle*>(luaL_checkudata(L, 1, kChainType));
+  delete h->chain;
+  h->chain = nullptr;
+  return 0;
+}
+
+// migrations.status(conn, chain [, {ledger=}]) -> status table (one ledger query)
+int mig_status(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  migrations::Ledger ledger(conn, ledger_name(L, 3));
+  push_status(L, migrations::compute_status(chain, ledger.read()));
+  return 1;
+}
+
+// migrations.apply(conn, chain, {target=, allow_drift=, lock_timeout=, statement_timeout=,
+//                   lock_wait=, lock_retries=, ledger=}) -> outcomes, status_before
+int mig_apply(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  migrations::ApplyOptions o;
+  auto& s = services(L);
+  if (lua_istable(L, 3)) {
+    o.target = opt_string_field(L, 3, "target", "");
+    o.allow_drift = opt_bool_field(L, 3, "allow_drift", false);
+    o.lock_timeout = opt_string_field(L, 3, "lock_timeout", "");
+    o.statement_timeout = opt_string_field(L, 3, "statement_timeout", "");
+    o.lock_wait_s = opt_number_field(L, 3, "lock_wait", 60);
+    o.lock_retries = static_cast<int>(opt_number_field(L, 3, "lock_retries", 3));
+    o.retry_backoff_s = opt_number_field(L, 3, "retry_backoff", 1);
+  }
+  o.mode = s.mode;
+  o.run_id = s.run_id;
+  o.applied_by = s.operator_name;
+  o.server_version = conn.server_version();
+  migrations::Ledger ledger(conn, ledger_name(L, 3));
+  const auto result = migrations::apply(conn, ledger, chain, o, observer_for(s));
+  push_outcomes(L, result);
+  push_status(L, result.before);
+  return 2;
+}
+
+// migrations.rollback_plan(conn, chain, {count=, to=}) -> names (newest first); raises a
+// config error when a down script is missing.
+int mig_rollback_plan(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  const int count = static_cast<int>(opt_number_field(L, 3, "count", 1));
+  const std::string to = opt_string_field(L, 3, "to", "");
+  migrations::Ledger ledger(conn, ledger_name(L, 3));
+  const auto st = migrations::compute_status(chain, ledger.read());
+  const auto plan = migrations::rollback_plan(chain, st, count, to);
+  lua_createtable(L, static_cast<int>(plan.size()), 0);
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    lua_pushstring(L, plan[i]->name.c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
+int mig_rollback(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  migrations::RollbackOptions o;
+  o.count = static_cast<int>(opt_number_field(L, 3, "count", 1));
+  o.to = opt_string_field(L, 3, "to", "");
+  o.lock_timeout = opt_string_field(L, 3, "lock_timeout", "");
+  o.statement_timeout = opt_string_field(L, 3, "statement_timeout", "");
+  o.lock_wait_s = opt_number_field(L, 3, "lock_wait", 60);
+  auto& s = services(L);
+  o.mode = s.mode;
+  migrations::Ledger ledger(conn, ledger_name(L, 3));
+  const auto result = migrations::rollback(conn, ledger, chain, o, observer_for(s));
+  push_outcomes(L, result);
+  return 1;
+}
+
+// migrations.resolve(conn, chain, name, "applied" | "rolled-back" [, {ledger=}])
+int mig_resolve(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  const std::string name = check_string(L, 3);
+  const std::string as = check_string(L, 4);
+  auto& s = services(L);
+  migrations::Ledger ledger(conn, ledger_name(L, 5));
+  const std::string what = migrations::resolve(conn, ledger, chain, name, as, s.mode, s.run_id, s.operator_name);
+  if (s.say) s.say(what);
+  if (s.record) s.record("resolve", {{"name", name}, {"as", as}, {"result", what}});
+  lua_pushstring(L, what.c_str());
+  return 1;
+}
+
+// migrations.baseline(conn, chain, version [, {ledger=}]) -> names recorded
+int mig_baseline(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  const std::string version = check_string(L, 3);
+  auto& s = services(L);
+  migrations::Ledger ledger(conn, ledger_name(L, 4));
+  const auto names = migrations::baseline(conn, ledger, chain, version, s.mode, s.run_id, s.operator_name);
+  if (s.say)
+    s.say((s.mode == RunMode::live ? "baselined " : "would baseline ") + std::to_string(names.size()) +
+          " migration(s) up to " + version);
+  if (s.record) s.record("baseline", {{"version", version}, {"migrations", names}});
+  lua_createtable(L, static_cast<int>(names.size()), 0);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    lua_pushstring(L, names[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
+// migrations.lock_holder(conn [, {ledger=}]) -> description or nil
+int mig_lock_holder(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  migrations::Ledger ledger(conn, ledger_name(L, 2));
+  const std::string who = migrations::lock_holder(conn, ledger.lock_key());
+  if (who.empty()) return 0;
+  lua_pushstring(L, who.c_str());
+  return 1;
+}
+
+const luaL_Reg kChainMethods[] = {
+    {"list", guarded<chain_list>},
+    {"get", guarded<chain_get>},
+    {"directory", guarded<chain_directory>},
+    {"layout", guarded<chain_layout>},
+    {nullptr, nullptr},
+};
+
+const luaL_Reg kMigrationFunctions[] = {
+    {"load", guarded<mig_load>},
+    {"status", guarded<mig_status>},
+    {"apply", guarded<mig_apply>},
+    {"rollback_plan", guarded<mig_rollback_plan>},
+    {"rollback", guarded<mig_rollback>},
+    {"resolve", guarded<mig_resolve>},
+    {"baseline", guarded<mig_baseline>},
+    {"lock_holder", guarded<mig_lock_holder>},
+    {nullptr, nullptr},
+};
+
+}  // namespace
+
+int open_migrations(lua_State* L) {
+  if (luaL_newmetatable(L, kChainType)) {  // [mt]
+    lua_newtable(L);
+    set_functions(L, kChainMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, chain_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);
+  set_functions(L, kMigrationFunctions);
+  return 1;
+}
+
+}  // namespace rb::lua

@@ -1,0 +1,334 @@
+#include "engine/apply.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "engine/errors.hpp"
+#include "engine/sql.hpp"
+
+namespace rb::migrations {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+std::string trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+std::string excerpt(const std::string& statement) {
+  std::string t = trim(statement);
+  auto nl = t.find('\n');
+  if (nl != std::string::npos) t = t.substr(0, nl) + " …";
+  if (t.size() > 160) t = t.substr(0, 157) + "…";
+  return t;
+}
+
+constexpr const char* kLockNotAvailable = "55P03";
+
+// The SET LOCAL statements that open every transactional migration.
+std::vector<std::string> transaction_prologue(db::Connection& conn, const std::string& lock_timeout,
+                                              const std::string& statement_timeout) {
+  std::vector<std::string> out{"BEGIN"};
+  if (!lock_timeout.empty()) out.push_back("SET LOCAL lock_timeout = " + conn.quote(lock_timeout));
+  if (!statement_timeout.empty()) out.push_back("SET LOCAL statement_timeout = " + conn.quote(statement_timeout));
+  return out;
+}
+
+std::string plan_text(const sql::Script& script, const std::string& path, const char* ledger_step) {
+  std::string how = "runs in one transaction together with its ledger change";
+  if (script.manages_own_transaction) how = "runs as written (the file manages its own transaction)";
+  for (const auto& s : script.statements)
+    if (!s.no_transaction_reason.empty()) {
+      how = "runs outside a transaction, statement by statement (" + s.no_transaction_reason + ")";
+      break;
+    }
+  std::string text = "-- " + path + ": " + how + "; then " + ledger_step + "\n";
+  for (const auto& s : script.statements) text += trim(s.text) + ";\n";
+  return text;
+}
+
+// Runs one transactional migration (statements + ledger change + COMMIT) in one round trip.
+// Returns normally on success; throws StepError on failure, after rolling back.
+void run_transactional(db::Connection& conn, const std::string& label, const sql::Script& script,
+                       const std::string& ledger_sql, const std::string& lock_timeout,
+                       const std::string& statement_timeout, int lock_retries, double backoff_s,
+                       const ApplyObserver& obs, int& retries_used) {
+  std::vector<std::string> batch = transaction_prologue(conn, lock_timeout, statement_timeout);
+  const std::size_t first = batch.size();
+  for (const auto& s : script.statements) batch.push_back(s.text);
+  batch.push_back(ledger_sql);
+  batch.push_back("COMMIT");
+
+  for (int attempt = 0;; ++attempt) {
+    db::SqlFailure failure;
+    const int failed = conn.run_batch(batch, failure);
+    if (failed < 0) return;
+    try {
+      conn.run_script("ROLLBACK");
+    } catch (const std::exception&) {
+      // The connection itself is gone; the server has rolled back.
+    }
+    const auto idx = static_cast<std::size_t>(failed);
+    if (failure.sqlstate == kLockNotAvailable && attempt < lock_retries) {
+      const double wait = backoff_s * (1 << attempt);
+      if (obs.retrying)
+        obs.retrying(label + ": lock_timeout reached (" + failure.message + "); retry " +
+                     std::to_string(attempt + 1) + "/" + std::to_string(lock_retries) + " in " +
+                     std::to_string(static_cast<int>(wait * 1000)) + " ms");
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+      retries_used = attempt + 1;
+      continue;
+    }
+    std::string where;
+    if (idx >= first && idx < first + script.statements.size()) {
+      const auto& st = script.statements[idx - first];
+      where = " at statement " + std::to_string(idx - first + 1) + " of " +
+              std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) + ")";
+      throw StepError(label + " failed" + where + ": " + failure.message + "\n    " + excerpt(st.text) +
+                      "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
+    }
+    if (idx < first) where = " while setting timeouts";
+    else where = " while recording it in the ledger";
+    throw StepError(label + " failed" + where + ": " + failure.message +
+                    "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
+  }
+}
+
+}  // namespace
+
+std::string lock_holder(db::Connection& conn, std::int64_t key) {
+  const auto ukey = static_cast<std::uint64_t>(key);
+  auto r = conn.query(
+      "SELECT coalesce(nullif(a.application_name, ''), 'unknown application'),"
+      " coalesce(a.client_hostname, host(a.client_addr), 'local socket'), a.pid,"
+      " to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), coalesce(a.usename, '')"
+      " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+      " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid"
+      " AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      {std::to_string(ukey >> 32), std::to_string(ukey & 0xffffffffULL)});
+  if (r.rows.empty()) return "";
+  const auto& c = r.rows[0];
+  return c[0].text + " (user " + c[4].text + ") on " + c[1].text + ", pid " + std::to_string(c[2].integer) +
+         ", connected since " + c[3].text;
+}
+
+void acquire_lock(db::Connection& conn, std::int64_t key, double wait_s, const ApplyObserver& obs) {
+  const auto start = Clock::now();
+  auto last_report = start - std::chrono::hours(1);
+  std::string holder;
+  while (!conn.try_advisory_lock(key)) {
+    holder = lock_holder(conn, key);
+    if (ms_since(start) >= wait_s * 1000)
+      throw AbortError("another runner holds the migration lock" + (holder.empty() ? "" : ": " + holder) +
+                       "; gave up after " + std::to_string(static_cast<int>(wait_s)) +
+                       " s (raise lock_wait to wait longer)");
+    if (obs.waiting_for_lock && Clock::now() - last_report >= std::chrono::seconds(10)) {
+      obs.waiting_for_lock("waiting for the migration lock held by " + (holder.empty() ? "another session" : holder));
+      last_report = Clock::now();
+    }
+    if (obs.interrupted && obs.interrupted()) throw AbortError("interrupted while waiting for the migration lock");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& o,
+                  const ApplyObserver& obs) {
+  const bool live = changes_allowed(o.mode);
+  const std::int64_t key = ledger.lock_key();
+  if (live) {
+    acquire_lock(conn, key, o.lock_wait_s, obs);
+  }
+  struct Unlock {
+    db::Connection& c;
+    std::int64_t k;
+    bool active;
+    ~Unlock() {
+      if (!active) return;
+      try {
+        if (c.is_open()) c.advisory_unlock(k);
+      } catch (...) {
+        // Ending the session releases it anyway.
+      }
+    }
+  } unlock{conn, key, live};
+
+  if (live) ledger.ensure();
+  ApplyResult result;
+  result.before = compute_status(chain, ledger.read());
+  const Status& st = result.before;
+
+  if (!st.parity_pass() && !o.allow_drift) {
+    std::string msg = "refusing to apply: the database has drifted from the migrations in " + chain.directory;
+    for (const auto& line : st.drift_messages()) msg += "\n  - " + line;
+    msg += "\n  Resolve the drift first (or set allow_drift to override deliberately).";
+    throw VerifyError(msg);
+  }
+
+  int last = static_cast<int>(chain.migrations.size()) - 1;
+  if (!o.target.empty()) {
+    last = chain.index_of(o.target);
+    if (last < 0) throw ConfigError("target " + o.target + " is not a migration in " + chain.directory);
+  }
+  std::vector<const Migration*> todo;
+  for (const auto* m : st.pending)
+    if (m - chain.migrations.data() <= last) todo.push_back(m);
+  if (o.allow_drift)
+    for (const auto* m : st.missing_in_db)
+      if (m - chain.migrations.data() <= last) todo.push_back(m);
+
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    const Migration& m = *todo[i];
+    if (obs.interrupted && obs.interrupted())
+      throw AbortError("interrupted before " + m.name + "; " + std::to_string(i) + " migration(s) of this run are committed");
+    const sql::Script script = sql::analyze(m.up_sql, m.up_path, o.server_version);
+    MigrationOutcome out{m.name, m.version, m.sha256, live ? "applied" : "would apply", 0, !script.needs_no_transaction, 0};
+    if (obs.starting) obs.starting(m, i, todo.size());
+    if (!live) {
+      if (obs.would_run) obs.would_run(m, plan_text(script, m.up_path, "records it in the ledger"));
+      result.migrations.push_back(out);
+      if (obs.finished) obs.finished(out);
+      continue;
+    }
+    const auto start = Clock::now();
+    const std::string label = "migration " + m.name;
+    if (script.manages_own_transaction) {
+      try {
+        conn.run_script(m.up_sql);
+      } catch (const std::exception& e) {
+        try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
+        throw StepError(label + " failed: " + db::failure_of(e).message +
+                        "\n  The file manages its own transaction; check what it committed before recording it.");
+      }
+      out.ms = ms_since(start);
+      ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
+    } else if (script.needs_no_transaction) {
+      // Session-level timeouts: SET LOCAL needs a transaction, and these statements refuse one.
+      if (!o.lock_timeout.empty()) conn.run_script("SET lock_timeout = " + conn.quote(o.lock_timeout));
+      if (!o.statement_timeout.empty()) conn.run_script("SET statement_timeout = " + conn.quote(o.statement_timeout));
+      const auto n = script.statements.size();
+      for (std::size_t k = 0; k < n; ++k) {
+        const auto& stmt = script.statements[k];
+        try {
+          conn.run_script(stmt.text);
+        } catch (const std::exception& e) {
+          const auto f = db::failure_of(e);
+          out.ms = ms_since(start);
+          ledger.record_dirty(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id,
+                              static_cast<int>(k), static_cast<int>(k + 1), f.message);
+          out.status = "dirty";
+          result.migrations.push_back(out);
+          if (obs.finished) obs.finished(out);
+          throw StepError(label + " failed at statement " + std::to_string(k + 1) + " of " + std::to_string(n) +
+                          " (line " + std::to_string(stmt.line) + "): " + f.message + "\n    " + excerpt(stmt.text) +
+                          "\n  It runs outside a transaction, so " + std::to_string(k) +
+                          " statement(s) before it stay applied. The ledger marks it dirty; repair by hand "
+                          "(e.g. DROP INDEX CONCURRENTLY an invalid index), then resolve it as applied or "
+                          "rolled back before applying again.");
+        }
+      }
+      if (!o.lock_timeout.empty() || !o.statement_timeout.empty())
+        conn.run_script("RESET lock_timeout; RESET statement_timeout");
+      out.ms = ms_since(start);
+      ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
+    } else {
+      run_transactional(conn, label, script,
+                        ledger.insert_applied_sql(m.name, m.version, m.sha256, o.applied_by, o.run_id, true),
+                        o.lock_timeout, o.statement_timeout, o.lock_retries, o.retry_backoff_s, obs, out.retries);
+      out.ms = ms_since(start);
+    }
+    result.migrations.push_back(out);
+    if (obs.finished) obs.finished(out);
+  }
+  return result;
+}
+
+std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& st, int count, const std::string& to) {
+  std::vector<const Migration*> applied = st.applied;  // chain order, oldest first
+  std::vector<const Migration*> plan;
+  if (!to.empty()) {
+    const int stop = chain.index_of(to);
+    if (stop < 0) throw ConfigError("rollback target " + to + " is not a migration in " + chain.directory);
+    for (auto it = applied.rbegin(); it != applied.rend(); ++it)
+      if ((*it) - chain.migrations.data() > stop) plan.push_back(*it);
+  } else {
+    if (count < 0) throw ConfigError("rollback count must be positive");
+    if (static_cast<std::size_t>(count) > applied.size())
+      throw ConfigError("cannot roll back " + std::to_string(count) + " migration(s): only " +
+                        std::to_string(applied.size()) + " applied");
+    for (auto it = applied.rbegin(); it != applied.rend() && static_cast<int>(plan.size()) < count; ++it)
+      plan.push_back(*it);
+  }
+  std::string missing;
+  for (const auto* m : plan)
+    if (m->down_sql.find_first_not_of(" \t\r\n") == std::string::npos) missing += "\n  - " + m->name;
+  if (!missing.empty())
+    throw ConfigError("cannot roll back with down scripts: these migrations have none" + missing +
+                      "\n  Restore from the backup instead, or write a forward fix.");
+  return plan;
+}
+
+ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& o,
+                     const ApplyObserver& obs) {
+  const bool live = changes_allowed(o.mode);
+  const std::int64_t key = ledger.lock_key();
+  if (live) acquire_lock(conn, key, o.lock_wait_s, obs);
+  struct Unlock {
+    db::Connection& c;
+    std::int64_t k;
+    bool active;
+    ~Unlock() {
+      if (!active) return;
+      try {
+        if (c.is_open()) c.advisory_unlock(k);
+      } catch (...) {
+      }
+    }
+  } unlock{conn, key, live};
+
+  ApplyResult result;
+  result.before = compute_status(chain, ledger.read());
+  const auto plan = rollback_plan(chain, result.before, o.count, o.to);
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const Migration& m = *plan[i];
+    const std::string path = m.down_path.empty() ? m.up_path : m.down_path;
+    const sql::Script script = sql::analyze(m.down_sql, path, conn.server_version());
+    MigrationOutcome out{m.name, m.version, m.sha256, live ? "rolled back" : "would roll back", 0,
+                         !script.needs_no_transaction, 0};
+    if (obs.starting) obs.starting(m, i, plan.size());
+    if (!live) {
+      if (obs.would_run) obs.would_run(m, plan_text(script, path, "deletes its ledger row"));
+    } else {
+      const auto start = Clock::now();
+      const std::string label = "down script of " + m.name;
+      if (script.needs_no_transaction || script.manages_own_transaction) {
+        for (const auto& stmt : script.statements) {
+          try {
+            conn.run_script(stmt.text);
+          } catch (const std::exception& e) {
+            throw StepError(label + " failed (line " + std::to_string(stmt.line) + "): " + db::failure_of(e).message +
+                            "\n    " + excerpt(stmt.text) + "\n  The ledger still lists the migration as applied.");
+          }
+        }
+        ledger.remove(m.name);
+      } else {
+        int retries = 0;
+        run_transactional(conn, label, script, ledger.delete_sql(m.name), o.lock_timeout, o.statement_timeout, 3,
+                          1, obs, retries);
+      }
+      out.ms = ms_since(start);
+    }
+    result.migrations.push_back(out);
+    if (obs.finished) obs.finished(out);
+  }
+  return result;
+}
+
+}  // namespace rb::migrations

@@ -1,0 +1,83 @@
+#pragma once
+// Applying and rolling back a chain: the advisory lock, the drift gate, one round trip per
+// transactional migration, statement-by-statement for the ones that cannot run in a
+// transaction (with dirty-state recording), lock-timeout retries with backoff.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/chain.hpp"
+#include "engine/db.hpp"
+#include "engine/ledger.hpp"
+#include "engine/mode.hpp"
+#include "engine/status.hpp"
+
+namespace rb::migrations {
+
+struct ApplyOptions {
+  RunMode mode = RunMode::live;
+  std::string target;            // stop after this version or name; empty = all
+  bool allow_drift = false;      // apply even when parity fails
+  std::string lock_timeout;      // SET LOCAL per migration, e.g. "5s"
+  std::string statement_timeout; // SET LOCAL per migration
+  double lock_wait_s = 60;       // how long to wait for another runner's advisory lock
+  int lock_retries = 3;          // retries of a migration that hit lock_timeout
+  double retry_backoff_s = 1;    // first backoff; doubles each retry
+  std::string applied_by;
+  std::string run_id;
+  int server_version = 150000;
+};
+
+struct MigrationOutcome {
+  std::string name, version, sha256;
+  std::string status;  // "applied", "would apply", "failed", "dirty", "rolled back", "would roll back"
+  double ms = 0;
+  bool transactional = true;
+  int retries = 0;
+};
+
+// Progress and plan output; every callback is optional.
+struct ApplyObserver {
+  std::function<void(const std::string& message)> waiting_for_lock;  // says who holds it
+  std::function<void(const Migration&, std::size_t index, std::size_t total)> starting;
+  std::function<void(const MigrationOutcome&)> finished;
+  std::function<void(const Migration&, const std::string& sql)> would_run;  // dry-run plan
+  std::function<void(const std::string& message)> retrying;
+  std::function<bool()> interrupted;  // operator asked to stop: checked between migrations
+};
+
+struct ApplyResult {
+  std::vector<MigrationOutcome> migrations;
+  Status before;  // status read under the lock
+};
+
+// Who holds the advisory lock for a ledger ("application_name on host pid N since T"), or
+// empty when nobody does.
+std::string lock_holder(db::Connection& conn, std::int64_t key);
+
+// Polls pg_try_advisory_lock (never a blocking lock: that deadlocks with CREATE INDEX
+// CONCURRENTLY in the holder's session) until `wait_s` passes. Throws rb::AbortError.
+void acquire_lock(db::Connection& conn, std::int64_t key, double wait_s, const ApplyObserver& obs);
+
+ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& options,
+                  const ApplyObserver& observer = {});
+
+struct RollbackOptions {
+  RunMode mode = RunMode::live;
+  int count = 1;          // how many of the newest applied migrations
+  std::string to;         // or: roll back everything after this version
+  std::string lock_timeout, statement_timeout;
+  double lock_wait_s = 60;
+};
+
+// Runs down scripts newest first, each with its ledger delete in one transaction. Refuses
+// (rb::ConfigError) before changing anything when a needed down script is missing.
+ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& options,
+                     const ApplyObserver& observer = {});
+
+// Which migrations a rollback would undo, newest first; throws rb::ConfigError when a down
+// script is missing or the request does not match the ledger.
+std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& status, int count,
+                                            const std::string& to);
+
+}  // namespace rb::migrations

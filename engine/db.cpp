@@ -1,0 +1,207 @@
+#include "engine/db.hpp"
+
+#include <pqxx/pqxx>
+
+#include "engine/errors.hpp"
+
+namespace rb::db {
+
+namespace {
+
+// PostgreSQL type oids we convert to something better than text.
+constexpr unsigned kBool = 16, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kFloat4 = 700,
+                   kFloat8 = 701, kNumeric = 1700, kJson = 114, kJsonb = 3802;
+
+Cell to_cell(const pqxx::field& f) {
+  Cell c;
+  if (f.is_null()) return c;
+  const char* s = f.c_str();
+  switch (f.type()) {
+    case kBool:
+      c.type = CellType::boolean;
+      c.boolean = s[0] == 't';
+      break;
+    case kInt2:
+    case kInt4:
+    case kInt8:
+    case kOid: {
+      long long v = std::stoll(s);
+      // Beyond 2^53 a Lua number loses digits: keep the exact text instead.
+      if (v > 9007199254740992LL || v < -9007199254740992LL) {
+        c.type = CellType::text;
+        c.text = s;
+      } else {
+        c.type = CellType::integer;
+        c.integer = v;
+      }
+      break;
+    }
+    case kFloat4:
+    case kFloat8:
+    case kNumeric:
+      if (std::string_view(s) == "NaN") {
+        c.type = CellType::text;
+        c.text = s;
+      } else {
+        c.type = CellType::number;
+        c.number = std::stod(s);
+      }
+      break;
+    case kJson:
+    case kJsonb:
+      c.type = CellType::json;
+      c.text.assign(s, f.size());
+      break;
+    default:
+      c.type = CellType::text;
+      c.text.assign(s, f.size());
+  }
+  return c;
+}
+
+Result to_result(const pqxx::result& r) {
+  Result out;
+  out.affected = r.affected_rows();
+  const auto ncols = r.columns();
+  out.columns.reserve(ncols);
+  for (pqxx::row::size_type i = 0; i < ncols; ++i) out.columns.emplace_back(r.column_name(i));
+  out.rows.reserve(r.size());
+  for (const auto& row : r) {
+    std::vector<Cell> cells;
+    cells.reserve(ncols);
+    for (const auto& f : row) cells.push_back(to_cell(f));
+    out.rows.push_back(std::move(cells));
+  }
+  return out;
+}
+
+std::string first_line(const std::string& s) {
+  auto nl = s.find('\n');
+  std::string line = nl == std::string::npos ? s : s.substr(0, nl);
+  if (line.rfind("ERROR:  ", 0) == 0) line = line.substr(8);
+  return line;
+}
+
+}  // namespace
+
+std::string with_keepalives(const std::string& conninfo) {
+  if (conninfo.find("keepalives") != std::string::npos) return conninfo;
+  const bool url = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
+  if (url) {
+    const char sep = conninfo.find('?') == std::string::npos ? '?' : '&';
+    return conninfo + sep + "keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3";
+  }
+  return conninfo + (conninfo.empty() ? "" : " ") +
+         "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3";
+}
+
+SqlFailure failure_of(const std::exception& e) {
+  SqlFailure f;
+  f.message = first_line(e.what());
+  if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    f.sqlstate = sql->sqlstate();
+    f.query = sql->query();
+  }
+  return f;
+}
+
+struct Connection::Impl {
+  explicit Impl(const std::string& conninfo) : conn(conninfo) {}
+  pqxx::connection conn;
+};
+
+Connection::Connection(const ConnectOptions& o) : read_only_(o.read_only) {
+  try {
+    impl_ = std::make_unique<Impl>(with_keepalives(o.conninfo));
+  } catch (const std::exception& e) {
+    throw StepError("cannot connect to PostgreSQL: " + first_line(e.what()));
+  }
+  auto* conn = &impl_->conn;
+  dbname_ = conn->dbname();
+  const char* host = conn->hostname();
+  const char* port = conn->port();
+  description_ = std::string(host && *host ? host : "local socket") + ":" + (port ? port : "") +
+                 "/" + dbname_ + " as " + conn->username();
+  // One round trip for all session settings.
+  std::string settings = "SET application_name = " + conn->quote(o.application_name);
+  if (o.read_only) settings += "; SET default_transaction_read_only = on";
+  if (!o.lock_timeout.empty()) settings += "; SET lock_timeout = " + conn->quote(o.lock_timeout);
+  if (!o.statement_timeout.empty())
+    settings += "; SET statement_timeout = " + conn->quote(o.statement_timeout);
+  run_script(settings);
+}
+
+Connection::~Connection() = default;
+
+Result Connection::query(const std::string& sql, const std::vector<Param>& params) {
+  if (!is_open()) throw StepError("the database connection is closed");
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  pqxx::nontransaction w(impl_->conn);
+  return to_result(w.exec_params(sql, pqxx::prepare::make_dynamic_params(values)));
+}
+
+void Connection::run_script(const std::string& sql) {
+  if (!is_open()) throw StepError("the database connection is closed");
+  pqxx::nontransaction w(impl_->conn);
+  w.exec(sql);
+}
+
+int Connection::run_batch(const std::vector<std::string>& statements, SqlFailure& failure) {
+  if (!is_open()) throw StepError("the database connection is closed");
+  pqxx::nontransaction w(impl_->conn);
+  std::vector<pqxx::pipeline::query_id> ids;
+  int failed = -1;
+  {
+    pqxx::pipeline p(w);
+    p.retain(static_cast<int>(statements.size()) + 1);  // send everything in one go
+    for (const auto& s : statements) ids.push_back(p.insert(s));
+    p.resume();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      try {
+        p.retrieve(ids[i]);
+      } catch (const std::exception& e) {
+        failure = failure_of(e);
+        failed = static_cast<int>(i);
+        break;
+      }
+    }
+    if (failed >= 0) p.flush();
+  }
+  return failed;
+}
+
+bool Connection::try_advisory_lock(std::int64_t key) {
+  auto r = query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key)});
+  return r.rows.at(0).at(0).boolean;
+}
+
+void Connection::advisory_unlock(std::int64_t key) {
+  query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key)});
+}
+
+void Connection::set(const std::string& name, const std::string& value) {
+  query("SELECT set_config($1, $2, false)", {name, value});
+}
+
+int Connection::server_version() const { return impl_ ? impl_->conn.server_version() : 0; }
+
+std::string Connection::quote(const std::string& value) const { return impl_->conn.quote(value); }
+
+std::string Connection::quote_name(const std::string& identifier) const {
+  return impl_->conn.quote_name(identifier);
+}
+
+std::string Connection::describe() const { return description_; }
+
+void Connection::close() {
+  if (impl_) {
+    impl_->conn.disconnect();
+    impl_.reset();
+  }
+}
+
+bool Connection::is_open() const { return impl_ && impl_->conn.is_open(); }
+
+}  // namespace rb::db

@@ -1,0 +1,63 @@
+#include "engine/files.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/errors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rb::files {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+void write(const std::string& path, const std::string& content, bool overwrite) {
+  std::error_code ec;
+  if (!overwrite && fs::exists(path, ec)) throw ConfigError("refusing to overwrite existing file " + path);
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) throw ConfigError("cannot create directory " + parent.string() + ": " + ec.message());
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw ConfigError("cannot write " + path + ": " + std::strerror(errno));
+    out << content;
+    if (!out) throw ConfigError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) throw ConfigError("cannot write " + path + ": " + ec.message());
+}
+
+bool exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
+std::vector<std::string> list(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file()) out.push_back(e.path().filename().string());
+  if (ec) throw ConfigError("cannot list " + dir + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+long long size(const std::string& path) {
+  std::error_code ec;
+  auto n = fs::file_size(path, ec);
+  if (ec) throw ConfigError("cannot stat " + path + ": " + ec.message());
+  return static_cast<long long>(n);
+}
+
+}  // namespace rb::files

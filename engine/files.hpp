@@ -1,0 +1,18 @@
+#pragma once
+// Small file operations the runbooks need (forward-fix writes a migration), kept in the
+// engine so the Lua sandbox can route every write through the run mode.
+#include <string>
+#include <vector>
+
+namespace rb::files {
+
+std::string read(const std::string& path);  // throws rb::ConfigError naming the path
+// Writes via a temporary file and rename, creating parent directories. Refuses to replace
+// an existing file unless `overwrite`.
+void write(const std::string& path, const std::string& content, bool overwrite);
+bool exists(const std::string& path);
+// Regular files in `dir` (names only), sorted.
+std::vector<std::string> list(const std::string& dir);
+long long size(const std::string& path);
+
+}  // namespace rb::files

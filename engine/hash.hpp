@@ -1,0 +1,30 @@
+#pragma once
+// SHA-256 and HMAC-SHA-256 over OpenSSL EVP, lowercase hex output.
+#include <string>
+#include <string_view>
+
+namespace rb {
+
+// Incremental SHA-256. hex_digest() may be called at any time and does not end the stream:
+// more update() calls may follow and extend the same message.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(std::string_view data);
+  std::string hex_digest();
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+std::string sha256_hex(std::string_view data);
+// Streams the file in 64 KiB chunks. Throws rb::ConfigError naming the path on failure.
+std::string sha256_file_hex(const std::string& path);
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
+}  // namespace rb

@@ -1,0 +1,204 @@
+#include "engine/journal.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "engine/errors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rb {
+
+namespace {
+
+std::string format_time(const char* fmt, bool millis) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const std::time_t t = system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  std::string out = buf;
+  if (millis) {
+    const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(ms));
+    out += frac;
+    out += "Z";
+  }
+  return out;
+}
+
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw ConfigError("cannot write run record " + tmp.string());
+    out << text;
+    if (!out) throw ConfigError("cannot write run record " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+std::string md_cell(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '|') c = ' ';
+  return s;
+}
+
+std::string str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+}  // namespace
+
+std::string new_run_id() {
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd()) & 0xffffffu);
+  return format_time("%Y%m%dT%H%M%SZ", false) + "-" + suffix;
+}
+
+std::string utc_now_iso() { return format_time("%Y-%m-%dT%H:%M:%S", true); }
+
+Journal::Journal(std::string dir, std::string run_id, nlohmann::json header, const Redactor* redactor)
+    : dir_(std::move(dir)), run_id_(std::move(run_id)), redactor_(redactor), record_(std::move(header)) {
+  record_["run_id"] = run_id_;
+  record_["status"] = "running";
+  record_["started_at"] = utc_now_iso();
+  record_["steps"] = nlohmann::json::array();
+  for (const char* k : {"migrations", "backups", "checks", "artifacts"}) record_[k] = nlohmann::json::array();
+  if (!dir_.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) throw ConfigError("cannot create journal directory " + dir_ + ": " + ec.message());
+  }
+  flush();
+}
+
+std::string Journal::json_path() const { return dir_.empty() ? "" : (fs::path(dir_) / (run_id_ + ".json")).string(); }
+std::string Journal::markdown_path() const { return dir_.empty() ? "" : (fs::path(dir_) / (run_id_ + ".md")).string(); }
+
+nlohmann::json& Journal::current_step() {
+  auto& steps = record_["steps"];
+  if (steps.empty() || steps.back()["status"] != "running") {
+    // Events outside any step (e.g. during loading) go to a pseudo-step.
+    steps.push_back({{"name", "(runbook)"}, {"status", "running"}, {"started_at", utc_now_iso()},
+                     {"events", nlohmann::json::array()}});
+  }
+  return steps.back();
+}
+
+void Journal::step_started(const std::string& name, const std::string& description) {
+  record_["steps"].push_back({{"name", name},
+                              {"description", description},
+                              {"status", "running"},
+                              {"started_at", utc_now_iso()},
+                              {"events", nlohmann::json::array()}});
+  record_["steps"].back()["t0"] = std::chrono::duration<double, std::milli>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count();
+  flush();
+}
+
+void Journal::step_finished(const std::string& status, const std::string& error) {
+  auto& step = current_step();
+  step["status"] = status;
+  step["finished_at"] = utc_now_iso();
+  if (step.contains("t0")) {
+    const double now = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    step["duration_ms"] = static_cast<long long>(now - step["t0"].get<double>());
+    step.erase("t0");
+  }
+  if (!error.empty()) step["error"] = error;
+  flush();
+}
+
+void Journal::step_skipped(const std::string& name, const std::string& reason) {
+  record_["steps"].push_back({{"name", name}, {"status", "skipped"}, {"reason", reason}, {"events", nlohmann::json::array()}});
+  flush();
+}
+
+void Journal::event(const std::string& kind, const nlohmann::json& detail) {
+  nlohmann::json e = detail;
+  e["kind"] = kind;
+  e["at"] = utc_now_iso();
+  current_step()["events"].push_back(e);
+  if (kind == "migration" || kind == "backup" || kind == "check" || kind == "artifact")
+    record_[kind + "s"].push_back(detail);
+  flush();
+}
+
+void Journal::finish(const std::string& status, int exit_code, const std::string& error) {
+  auto& steps = record_["steps"];
+  if (!steps.empty() && steps.back()["status"] == "running") step_finished(status == "succeeded" ? "ok" : status, error);
+  record_["status"] = status;
+  record_["exit_code"] = exit_code;
+  record_["finished_at"] = utc_now_iso();
+  if (!error.empty()) record_["error"] = error;
+  flush();
+}
+
+std::string Journal::markdown() const {
+  const auto& r = record_;
+  std::string md = "# runbook " + str(r, "runbook") + ": " + str(r, "status") + "\n\n";
+  md += "| | |\n|---|---|\n";
+  for (auto [label, key] : {std::pair{"Run", "run_id"}, {"Mode", "mode"}, {"Environment", "environment"},
+                            {"Database", "database"}, {"Operator", "operator"}, {"Host", "host"},
+                            {"Started", "started_at"}, {"Finished", "finished_at"}, {"Exit code", "exit_code"}}) {
+    std::string v = str(r, key);
+    if (!v.empty()) md += std::string("| ") + label + " | " + md_cell(v) + " |\n";
+  }
+  if (r.contains("parameters") && !r["parameters"].empty()) {
+    md += "\n## Parameters\n\n| Name | Value |\n|---|---|\n";
+    for (auto it = r["parameters"].begin(); it != r["parameters"].end(); ++it)
+      md += "| " + it.key() + " | " + md_cell(it.value().is_string() ? it.value().get<std::string>() : it.value().dump()) + " |\n";
+  }
+  md += "\n## Steps\n\n| # | Step | Status | Time |\n|---|---|---|---|\n";
+  int n = 0;
+  for (const auto& s : r["steps"]) {
+    std::string t = s.contains("duration_ms") ? std::to_string(s["duration_ms"].get<long long>()) + " ms" : "";
+    md += "| " + std::to_string(++n) + " | " + md_cell(str(s, "name")) + " | " + str(s, "status") + " | " + t + " |\n";
+  }
+  if (!r["migrations"].empty()) {
+    md += "\n## Migrations\n\n| Migration | SHA-256 | Status | Time |\n|---|---|---|---|\n";
+    for (const auto& m : r["migrations"]) {
+      std::string sha = str(m, "sha256");
+      md += "| " + md_cell(str(m, "name")) + " | `" + sha.substr(0, 16) + "` | " + str(m, "status") + " | " +
+            (m.contains("ms") ? std::to_string(static_cast<long long>(m["ms"].get<double>())) + " ms" : "") + " |\n";
+    }
+  }
+  if (!r["backups"].empty()) {
+    md += "\n## Backups\n\n| File | Size | SHA-256 |\n|---|---|---|\n";
+    for (const auto& b : r["backups"])
+      md += "| " + md_cell(str(b, "path")) + " | " + str(b, "size") + " | `" + str(b, "sha256") + "` |\n";
+  }
+  if (!r["checks"].empty()) {
+    md += "\n## Checks\n\n| Check | Result | Detail |\n|---|---|---|\n";
+    for (const auto& c : r["checks"])
+      md += "| " + md_cell(str(c, "name")) + " | " + str(c, "result") + " | " + md_cell(str(c, "detail")) + " |\n";
+  }
+  if (r.contains("error")) md += "\n## Error\n\n```\n" + str(r, "error") + "\n```\n";
+  return md;
+}
+
+void Journal::flush() {
+  if (dir_.empty()) return;
+  std::string json = record_.dump(2);
+  std::string md = markdown();
+  if (redactor_) {
+    json = redactor_->apply(json);
+    md = redactor_->apply(md);
+  }
+  write_atomically(json_path(), json + "\n");
+  write_atomically(markdown_path(), md);
+}
+
+}  // namespace rb

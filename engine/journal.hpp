@@ -1,0 +1,47 @@
+#pragma once
+// The run record: JSON plus a Markdown summary, rewritten after every event so a killed
+// run still leaves an accurate record of how far it got.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/redact.hpp"
+
+namespace rb {
+
+// "20261122T024512Z-3fa9c1": sortable, unique enough across concurrent runners.
+std::string new_run_id();
+// "2026-11-22T02:45:12.123Z"
+std::string utc_now_iso();
+
+class Journal {
+ public:
+  // `header` holds runbook, file, version, parameters (already redacted), environment,
+  // mode, operator and host. An empty `dir` keeps the record in memory only.
+  Journal(std::string dir, std::string run_id, nlohmann::json header, const Redactor* redactor);
+
+  const std::string& run_id() const { return run_id_; }
+  void step_started(const std::string& name, const std::string& description);
+  void step_finished(const std::string& status, const std::string& error = "");
+  void step_skipped(const std::string& name, const std::string& reason);
+  // Adds an event to the current step. Kinds "migration", "backup", "check" and "artifact"
+  // are also collected at the top level of the record under their plural names.
+  void event(const std::string& kind, const nlohmann::json& detail);
+  void finish(const std::string& status, int exit_code, const std::string& error = "");
+
+  const nlohmann::json& record() const { return record_; }
+  std::string json_path() const;
+  std::string markdown_path() const;
+  std::string markdown() const;
+
+ private:
+  void flush();
+  nlohmann::json& current_step();
+
+  std::string dir_;
+  std::string run_id_;
+  const Redactor* redactor_;
+  nlohmann::json record_;
+};
+
+}  // namespace rb

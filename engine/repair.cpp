@@ -1,0 +1,66 @@
+#include "engine/repair.hpp"
+
+#include "engine/apply.hpp"
+#include "engine/errors.hpp"
+
+namespace rb::migrations {
+
+namespace {
+// Ledger changes take the same advisory lock as apply, so they never race a runner.
+struct LedgerLock {
+  LedgerLock(db::Connection& c, std::int64_t k, bool take) : conn(c), key(k), held(take) {
+    if (held) acquire_lock(conn, key, 60, {});
+  }
+  ~LedgerLock() {
+    if (!held) return;
+    try {
+      conn.advisory_unlock(key);
+    } catch (...) {
+    }
+  }
+  db::Connection& conn;
+  std::int64_t key;
+  bool held;
+};
+}  // namespace
+
+std::string resolve(db::Connection& conn, Ledger& ledger, const Chain& chain, const std::string& name,
+                    const std::string& as, RunMode mode, const std::string& run_id, const std::string& applied_by) {
+  const Migration* m = chain.find(name);
+  if (!m) throw ConfigError("resolve: " + name + " is not a migration in " + chain.directory);
+  if (as != "applied" && as != "rolled-back")
+    throw ConfigError("resolve: state must be \"applied\" or \"rolled-back\", got \"" + as + "\"");
+  const bool live = changes_allowed(mode);
+  LedgerLock lock(conn, ledger.lock_key(), live);
+  if (live) ledger.ensure();
+  if (!live) return "would mark " + m->name + " as " + as;
+  if (as == "applied") {
+    ledger.record_applied(m->name, m->version, m->sha256, 0, applied_by, run_id);
+    return "marked " + m->name + " as applied (resolved by " + applied_by + ")";
+  }
+  ledger.remove(m->name);
+  return "marked " + m->name + " as rolled back (its ledger row is removed)";
+}
+
+std::vector<std::string> baseline(db::Connection& conn, Ledger& ledger, const Chain& chain, const std::string& version,
+                                  RunMode mode, const std::string& run_id, const std::string& applied_by) {
+  const int last = chain.index_of(version);
+  if (last < 0) throw ConfigError("baseline: " + version + " is not a migration in " + chain.directory);
+  const bool live = changes_allowed(mode);
+  LedgerLock lock(conn, ledger.lock_key(), live);
+  if (live) ledger.ensure();
+  std::vector<std::string> done;
+  const auto rows = ledger.read();
+  for (int i = 0; i <= last; ++i) {
+    const Migration& m = chain.migrations[static_cast<std::size_t>(i)];
+    bool present = false;
+    for (const auto& r : rows)
+      if (r.filename == m.name) present = true;
+    if (present) continue;
+    if (live) ledger.record_applied(m.name, m.version, m.sha256, 0, "baseline by " + applied_by, run_id);
+    done.push_back(m.name);
+  }
+  return done;
+}
+
+}  // namespace rb::migrations

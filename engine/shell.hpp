@@ -1,0 +1,44 @@
+#pragma once
+// Runs a program from an argv list (never through a shell unless the caller builds
+// {"/bin/sh", "-c", ...} itself), with pipes, a timeout that ends the whole process group,
+// and bounded capture of stdout/stderr.
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rb {
+
+struct Command {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // added to (or overriding) the inherited environment
+  std::string cwd;                         // empty: the current directory
+  std::string stdin_data;                  // written to the child's stdin, which is then closed
+  double timeout_s = 0;                    // 0 = none
+  std::size_t capture_limit = 1 << 20;     // per stream; the excess is read and discarded
+};
+
+struct CommandResult {
+  int exit_code = 0;    // -1 when the program was ended by a signal
+  int term_signal = 0;  // the signal that ended it, 0 when it exited
+  bool timed_out = false;
+  std::string out, err;
+  bool out_truncated = false, err_truncated = false;
+  double duration_ms = 0;
+};
+
+// Runs the command to completion. Throws rb::StepError when the program cannot be started
+// ("cannot run 'x': No such file or directory") and rb::ConfigError for an empty argv.
+// On timeout the child's process group gets SIGTERM, then SIGKILL after a 2 s grace.
+// When the program itself has exited, output of background processes it left behind is
+// read for a short moment only; they are not killed.
+CommandResult run_command(const Command& command);
+
+// The argv for display: arguments with spaces or shell metacharacters are single-quoted.
+std::string format_argv(const std::vector<std::string>& argv);
+
+// Full path of an executable: a name with a '/' is checked as is, others are searched on PATH.
+std::optional<std::string> find_program(const std::string& name);
+
+}  // namespace rb

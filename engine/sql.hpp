@@ -1,0 +1,72 @@
+#pragma once
+// SQL analysis of migration files, from the PostgreSQL parse tree (libpg_query, PostgreSQL 15
+// grammar): split a file into statements with their lines, find the statements that refuse a
+// transaction block and the files that manage their own transaction, and lint for the changes
+// that hurt production (destructive statements, long locks, table rewrites).
+// No Lua here; bindings/lua_sql.cpp exposes this as the `sql` module.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rb::sql {
+
+struct Statement {
+  std::string text;  // the statement as written (no trailing semicolon), from the file
+  int line = 1;      // 1-based line where the statement starts (after leading whitespace/comments)
+  std::size_t offset = 0, length = 0;  // byte range of `text` in the file
+  std::string kind;  // parse node name, e.g. "CreateStmt", "IndexStmt", "TransactionStmt"
+  bool transaction_control = false;   // BEGIN/START/COMMIT/ROLLBACK/END/SAVEPOINT/PREPARE ...
+  std::string no_transaction_reason;  // non-empty when it cannot run inside a transaction block,
+                                      // e.g. "CREATE INDEX CONCURRENTLY"
+  nlohmann::json node;  // the parse node as libpg_query emits it: {"<kind>": {...}}
+};
+
+struct Script {
+  std::vector<Statement> statements;
+  bool manages_own_transaction = false;  // has top-level BEGIN/START/COMMIT/ROLLBACK/PREPARE:
+                                         // run as written, never wrap
+  bool needs_no_transaction = false;     // some statement has a no_transaction_reason
+  std::vector<std::string> extensions_created;  // CREATE EXTENSION names, in file order
+};
+
+// Parses PostgreSQL SQL. `server_version_num` (e.g. 110000, 150000) decides the version-dependent
+// cases (ALTER TYPE ... ADD VALUE refuses a transaction block before 12).
+// A syntax error throws rb::ConfigError "FILE:LINE: syntax error: <message> (near "...")".
+// A NUL byte in the text throws rb::ConfigError too.
+Script analyze(const std::string& sql, const std::string& filename,
+               int server_version_num = 150000);
+
+// 1-based line of the byte at `offset` (offsets past the end count as the last line).
+int line_of(const std::string& text, std::size_t offset);
+
+// ---- Lint -------------------------------------------------------------------------------------
+
+struct Finding {
+  std::string file;
+  int line = 1;
+  std::string rule;      // stable kebab-case identifier, see the rule list at lint() below
+  std::string severity;  // "error" | "warning"
+  std::string message;   // what and why it is dangerous
+  bool destructive = false;  // loses data: production policy may require an acknowledgement
+};
+
+struct LintContext {
+  // Tables the caller knows to be new, e.g. created by an earlier pending migration of the same
+  // run: "name" or "schema.name". lint() adds the tables the script itself creates (CREATE TABLE
+  // without IF NOT EXISTS, CREATE TABLE AS, SELECT INTO, CREATE MATERIALIZED VIEW) as it walks
+  // the statements in order. Operations on new tables lock or rewrite nothing that matters.
+  std::vector<std::string> new_tables;
+};
+
+// Rules (stable names): drop-table, drop-column, drop-schema, truncate, delete-without-where,
+// update-without-where (all destructive); create-index-not-concurrently,
+// add-column-not-null-without-default, alter-column-type,
+// add-foreign-key-or-check-without-not-valid, create-extension (warnings);
+// concurrently-in-transaction (error: a statement that refuses a transaction block, e.g.
+// CONCURRENTLY, between the file's own BEGIN and COMMIT).
+std::vector<Finding> lint(const Script& script, const std::string& filename,
+                          const LintContext& ctx = {});
+
+}  // namespace rb::sql

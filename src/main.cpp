@@ -1,0 +1,121 @@
+// runbook: run a Lua runbook against PostgreSQL. This file only parses the command line;
+// everything else lives in bindings/host.cpp and engine/.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "bindings/host.hpp"
+#include "engine/errors.hpp"
+
+namespace {
+
+const char* kExitCodes =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  a step failed (SQL error, command failed, ...)\n"
+    "  2  usage or configuration error (bad option, parameter, runbook or environments file)\n"
+    "  3  aborted (confirmation refused or missing, lock not acquired, interrupted)\n"
+    "  4  verification failed (parity FAIL, post-verify FAIL, drift)\n";
+
+void setup_logging(int verbosity, bool color) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(color ? spdlog::color_mode::automatic
+                                                                          : spdlog::color_mode::never);
+  auto logger = std::make_shared<spdlog::logger>("runbook", sink);
+  logger->set_pattern("%^%v%$");
+  logger->set_level(verbosity < 0 ? spdlog::level::warn : verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rb::lua::HostOptions o;
+  CLI::App app{"runbook " RUNBOOK_VERSION
+               " — run Lua runbooks for PostgreSQL change operations (apply, rollback, verify, ...)",
+               "runbook"};
+  app.footer(std::string("\nRunbooks are found as a path, then by name in: the current directory, $RUNBOOK_PATH,\n"
+                         "and the installed share directory. Parameters: --set name=value (see --describe).\n\n") +
+             kExitCodes);
+  std::string runbook;
+  std::vector<std::string> args, sets;
+  bool dry_run = false, list = false, describe = false, version = false, quiet = false, no_color = false;
+  int verbose = 0;
+  app.add_option("RUNBOOK", runbook, "runbook name (apply-prod.lua, apply) or path");
+  app.add_option("ARGS", args, "parameters as key=value (same as --set)");
+  app.add_option("--env", o.env, "environment from the environments file (database, tokens, hooks)");
+  app.add_option("--environments", o.environments_file,
+                 "Lua environments file (default: $RUNBOOK_ENVIRONMENTS or ./environments.lua)");
+  app.add_option("--set", sets, "set a runbook parameter: --set key=value (repeatable)");
+  app.add_flag("--dry-run,-n", dry_run, "read for real, change nothing; print the SQL, commands and requests");
+  app.add_option("--confirm", o.confirm, "answer a typed-token confirmation (e.g. --confirm PROD-OK)");
+  app.add_flag("--yes,-y", o.yes, "answer plain yes/no confirmations (never a typed-token one)");
+  app.add_option("--journal", o.journal_dir, "directory for run records (default: $RUNBOOK_JOURNAL or ./.runbook/runs)");
+  app.add_flag("--json", o.json, "print the run record as JSON on stdout when the run ends");
+  app.add_option("--from", o.from, "start at this step");
+  app.add_option("--only", o.only, "run only this step");
+  app.add_option("--skip", o.skip, "skip this step (repeatable)");
+  app.add_flag("--list", list, "list the runbooks on the search path");
+  app.add_flag("--describe", describe, "show the runbook's parameters and steps; connects to nothing");
+  app.add_flag("--quiet,-q", quiet, "only warnings and errors");
+  app.add_flag("-v,--verbose", verbose, "more detail, including tracebacks of typed errors");
+  app.add_flag("--no-color", no_color, "no colours (also: NO_COLOR=1)");
+  app.add_flag("--version", version, "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return static_cast<int>(rb::ExitCode::usage);
+  }
+  if (version) {
+    std::cout << "runbook " << RUNBOOK_VERSION << "\n";
+    return 0;
+  }
+  const bool color = !no_color && std::getenv("NO_COLOR") == nullptr;
+  setup_logging(quiet ? -1 : verbose, color);
+  o.verbosity = quiet ? -1 : verbose;
+  o.color = color;
+  o.mode = dry_run ? rb::RunMode::dry_run : rb::RunMode::live;
+  o.runbook = runbook;
+  o.search_path = rb::lua::default_search_path(argv[0]);
+  if (o.journal_dir.empty()) {
+    const char* j = std::getenv("RUNBOOK_JOURNAL");
+    o.journal_dir = j && *j ? j : ".runbook/runs";
+  }
+  if (o.environments_file.empty()) {
+    const char* e = std::getenv("RUNBOOK_ENVIRONMENTS");
+    o.environments_file = e && *e ? e : "environments.lua";
+  }
+  sets.insert(sets.end(), args.begin(), args.end());
+  for (const auto& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "error: parameter \"" << s << "\" must look like key=value\n";
+      return static_cast<int>(rb::ExitCode::usage);
+    }
+    o.sets.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+  }
+
+  try {
+    if (list) return rb::lua::list_runbooks(o);
+    if (runbook.empty()) {
+      std::cerr << "error: no runbook given (try --list, or --help)\n";
+      return static_cast<int>(rb::ExitCode::usage);
+    }
+    if (describe) return rb::lua::describe_runbook(o);
+    return rb::lua::run_runbook(o);
+  } catch (const rb::Error& e) {
+    spdlog::error("error: {}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    spdlog::error("error: {}", e.what());
+    return static_cast<int>(rb::ExitCode::step_failed);
+  }
+}

@@ -1,0 +1,225 @@
+// engine/shell: running programs with pipes, timeouts, bounded capture.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "engine/errors.hpp"
+#include "engine/shell.hpp"
+
+namespace {
+
+rb::CommandResult run(std::vector<std::string> argv, double timeout_s = 0) {
+  rb::Command c;
+  c.argv = std::move(argv);
+  c.timeout_s = timeout_s;
+  return rb::run_command(c);
+}
+
+// True once the process is gone or a zombie (a container's PID 1 may never reap it).
+bool process_dead(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string line;
+  std::getline(stat, line);
+  auto close_paren = line.rfind(')');
+  return close_paren == std::string::npos || line.substr(close_paren + 2, 1) == "Z";
+}
+
+bool becomes_dead(pid_t pid, std::chrono::milliseconds within) {
+  auto until = std::chrono::steady_clock::now() + within;
+  while (!process_dead(pid)) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("run_command reports exit codes", "[shell]") {
+  CHECK(run({"true"}).exit_code == 0);
+  CHECK(run({"false"}).exit_code == 1);
+  auto r = run({"sh", "-c", "exit 3"});
+  CHECK(r.exit_code == 3);
+  CHECK(r.term_signal == 0);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.duration_ms >= 0);
+}
+
+TEST_CASE("run_command reports a program ended by a signal", "[shell]") {
+  auto r = run({"sh", "-c", "kill -KILL $$"});
+  CHECK(r.exit_code == -1);
+  CHECK(r.term_signal == SIGKILL);
+  CHECK_FALSE(r.timed_out);
+}
+
+TEST_CASE("run_command captures stdout and stderr separately", "[shell]") {
+  auto r = run({"sh", "-c", "echo out; echo err >&2; printf 'two words'"});
+  CHECK(r.out == "out\ntwo words");
+  CHECK(r.err == "err\n");
+  CHECK_FALSE(r.out_truncated);
+  CHECK_FALSE(r.err_truncated);
+}
+
+TEST_CASE("run_command passes arguments verbatim, without a shell", "[shell]") {
+  auto r = run({"printf", "%s|", "a b", "$HOME", "*", "'q'"});
+  CHECK(r.out == "a b|$HOME|*|'q'|");
+}
+
+TEST_CASE("run_command writes stdin", "[shell]") {
+  rb::Command c;
+  c.argv = {"cat"};
+  SECTION("small") {
+    c.stdin_data = "hello\nworld\n";
+    CHECK(rb::run_command(c).out == "hello\nworld\n");
+  }
+  SECTION("larger than a pipe buffer, while output is read") {
+    c.stdin_data = std::string(300000, 'x') + "end";
+    auto r = rb::run_command(c);
+    CHECK(r.out.size() == c.stdin_data.size());
+    CHECK(r.out == c.stdin_data);
+  }
+  SECTION("no stdin means end of file at once") {
+    auto r = rb::run_command(c);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("run_command survives a child that does not read its stdin", "[shell]") {
+  rb::Command c;
+  c.argv = {"sh", "-c", "exec 0<&-; echo closed"};
+  c.stdin_data = std::string(2 << 20, 'x');
+  auto r = rb::run_command(c);  // would die of SIGPIPE if it were not handled
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "closed\n");
+}
+
+TEST_CASE("run_command adds environment variables to the inherited ones", "[shell]") {
+  ::setenv("RB_TEST_INHERITED", "inherited", 1);
+  rb::Command c;
+  c.argv = {"sh", "-c", "printf '%s,%s' \"$RB_TEST_VAR\" \"$RB_TEST_INHERITED\""};
+  c.env = {{"RB_TEST_VAR", "hello world"}};
+  CHECK(rb::run_command(c).out == "hello world,inherited");
+  c.env = {{"RB_TEST_INHERITED", "replaced"}};
+  CHECK(rb::run_command(c).out == ",replaced");
+  ::unsetenv("RB_TEST_INHERITED");
+}
+
+TEST_CASE("run_command runs in the given directory", "[shell]") {
+  char tmpl[] = "/tmp/runbook-shell-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  char real[PATH_MAX];
+  REQUIRE(::realpath(tmpl, real) != nullptr);
+  rb::Command c;
+  c.argv = {"pwd", "-P"};
+  c.cwd = tmpl;
+  CHECK(rb::run_command(c).out == std::string(real) + "\n");
+  ::rmdir(tmpl);
+
+  c.cwd = std::string(tmpl) + "/gone";
+  try {
+    rb::run_command(c);
+    FAIL("no error for a missing directory");
+  } catch (const rb::StepError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("cannot change directory to '" + c.cwd + "'") &&
+                             Catch::Contains("No such file or directory"));
+  }
+}
+
+TEST_CASE("run_command bounds the capture but keeps reading", "[shell]") {
+  rb::Command c;
+  c.argv = {"sh", "-c", "head -c 3000000 /dev/zero; head -c 5000 /dev/zero >&2; echo tail >&2"};
+  c.capture_limit = 1000;
+  auto r = rb::run_command(c);
+  CHECK(r.exit_code == 0);  // the child was never blocked on a full pipe
+  CHECK(r.out.size() == 1000);
+  CHECK(r.out_truncated);
+  CHECK(r.err.size() == 1000);
+  CHECK(r.err_truncated);
+  CHECK_FALSE(r.timed_out);
+}
+
+TEST_CASE("run_command timeout ends the whole process group", "[shell]") {
+  auto start = std::chrono::steady_clock::now();
+  auto r = run({"sh", "-c", "sleep 30 & echo $!; sleep 30"}, 0.5);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.timed_out);
+  CHECK(r.term_signal == SIGTERM);
+  CHECK(r.exit_code == -1);
+  CHECK(elapsed < std::chrono::seconds(3));
+  CHECK(r.duration_ms >= 450);
+  // The background grandchild was in the group and is gone too.
+  pid_t grandchild = std::atoi(r.out.c_str());
+  REQUIRE(grandchild > 0);
+  CHECK(becomes_dead(grandchild, std::chrono::milliseconds(1000)));
+}
+
+TEST_CASE("run_command sends SIGKILL after the grace period", "[shell]") {
+  auto start = std::chrono::steady_clock::now();
+  // An ignored SIGTERM is inherited by the sleep, so only SIGKILL ends them.
+  auto r = run({"sh", "-c", "trap '' TERM; sleep 30 & echo $!; sleep 30"}, 0.3);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.timed_out);
+  CHECK(r.term_signal == SIGKILL);
+  CHECK(elapsed >= std::chrono::milliseconds(2200));
+  CHECK(elapsed < std::chrono::seconds(5));
+  pid_t grandchild = std::atoi(r.out.c_str());
+  REQUIRE(grandchild > 0);
+  CHECK(becomes_dead(grandchild, std::chrono::milliseconds(1000)));
+}
+
+TEST_CASE("run_command returns when the program exits even if a background job holds the pipes",
+          "[shell]") {
+  auto start = std::chrono::steady_clock::now();
+  auto r = run({"sh", "-c", "sleep 20 & echo $!; echo done"});
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(r.timed_out);
+  CHECK_THAT(r.out, Catch::EndsWith("done\n"));
+  CHECK(elapsed < std::chrono::seconds(2));
+  pid_t background = std::atoi(r.out.c_str());
+  REQUIRE(background > 0);
+  CHECK_FALSE(process_dead(background));  // not killed: the program did not time out
+  ::kill(background, SIGKILL);            // the test's own cleanup
+}
+
+TEST_CASE("run_command reports a program that cannot be started", "[shell]") {
+  try {
+    run({"no-such-program-for-runbook"});
+    FAIL("no error for a missing program");
+  } catch (const rb::StepError& e) {
+    CHECK(std::string(e.what()) ==
+          "cannot run 'no-such-program-for-runbook': No such file or directory");
+  }
+  std::string plain = "/tmp/runbook-shell-plain-" + std::to_string(::getpid());
+  std::ofstream(plain) << "echo should not run\n";
+  ::chmod(plain.c_str(), 0644);
+  CHECK_THROWS_WITH(run({plain}), "cannot run '" + plain + "': Permission denied");
+  CHECK_FALSE(rb::find_program(plain));  // not executable
+  ::unlink(plain.c_str());
+  CHECK_THROWS_AS(run({}), rb::ConfigError);
+}
+
+TEST_CASE("format_argv quotes what a shell would split", "[shell]") {
+  CHECK(rb::format_argv({"pg_dump", "-d", "my db", "--file=/tmp/x.sql"}) ==
+        "pg_dump -d 'my db' --file=/tmp/x.sql");
+  CHECK(rb::format_argv({"echo", "it's", "", "$X"}) == "echo 'it'\\''s' '' '$X'");
+}
+
+TEST_CASE("find_program searches PATH", "[shell]") {
+  auto sh = rb::find_program("sh");
+  REQUIRE(sh);
+  CHECK_THAT(*sh, Catch::EndsWith("/sh"));
+  CHECK(rb::find_program("/bin/sh") == std::optional<std::string>("/bin/sh"));
+  CHECK_FALSE(rb::find_program("no-such-program-for-runbook"));
+}
