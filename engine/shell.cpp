@@ -140,7 +140,7 @@ class Child {
     siginfo_t info;
     std::memset(&info, 0, sizeof info);
     if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
-      return false;
+      return errno == ECHILD;  // already reaped by the system (SIGCHLD set to SIG_IGN)
     return info.si_pid == pid_;
   }
 
@@ -151,11 +151,14 @@ class Child {
     }
   }
 
-  int reap() {
+  // The wait status, or nothing when the system reaped the child itself.
+  std::optional<int> reap() {
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    pid_t rc;
+    while ((rc = ::waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
     }
     reaped_ = true;
+    if (rc != pid_) return std::nullopt;
     return status;
   }
 
@@ -383,14 +386,16 @@ CommandResult run_command(const Command& command) {
   // A timed-out command goes completely: stragglers of its group get SIGKILL while the
   // unreaped leader still holds the group id.
   if (result.timed_out && !killed) child.signal_group(SIGKILL);
-  int status = child.reap();
+  std::optional<int> status = child.reap();
   result.duration_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
+  if (status && WIFEXITED(*status)) {
+    result.exit_code = WEXITSTATUS(*status);
+  } else if (status && WIFSIGNALED(*status)) {
     result.exit_code = -1;
-    result.term_signal = WTERMSIG(status);
+    result.term_signal = WTERMSIG(*status);
+  } else {
+    result.exit_code = -1;  // the exit status was lost
   }
   return result;
 }

@@ -223,3 +223,16 @@ TEST_CASE("find_program searches PATH", "[shell]") {
   CHECK(rb::find_program("/bin/sh") == std::optional<std::string>("/bin/sh"));
   CHECK_FALSE(rb::find_program("no-such-program-for-runbook"));
 }
+
+TEST_CASE("run_command does not hang when the host ignores SIGCHLD", "[shell]") {
+  struct sigaction ignore {}, old {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGCHLD, &ignore, &old);
+  auto start = std::chrono::steady_clock::now();
+  auto r = run({"sh", "-c", "echo hi"}, 5);
+  ::sigaction(SIGCHLD, &old, nullptr);
+  CHECK(r.out == "hi\n");
+  CHECK_FALSE(r.timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+}

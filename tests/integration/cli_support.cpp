@@ -1,0 +1,131 @@
+#include "cli_support.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/shell.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rbtest {
+
+namespace {
+std::string require_env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v)
+    throw std::runtime_error(std::string(name) +
+                             " is not set: integration tests need the PostgreSQL server that scripts/test starts");
+  return v;
+}
+std::atomic<int> g_counter{0};
+}  // namespace
+
+CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                  const std::string& cwd, const std::string& stdin_data) {
+  rb::Command c;
+  c.argv.push_back(RUNBOOK_BINARY);
+  c.argv.insert(c.argv.end(), args.begin(), args.end());
+  c.env = env;
+  c.env.emplace("NO_COLOR", "1");
+  c.cwd = cwd;
+  c.stdin_data = stdin_data;
+  c.timeout_s = 120;
+  auto r = rb::run_command(c);
+  return CliResult{r.exit_code, r.out, r.err};
+}
+
+TempDatabase::TempDatabase(const std::string& prefix) {
+  require_env("PGHOST");
+  name_ = prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(++g_counter);
+  rb::db::Connection admin(rb::db::ConnectOptions{"dbname=postgres", "rbtest", false, "", ""});
+  admin.run_script("DROP DATABASE IF EXISTS " + name_);
+  admin.run_script("CREATE DATABASE " + name_);
+}
+
+TempDatabase::~TempDatabase() {
+  try {
+    rb::db::Connection admin(rb::db::ConnectOptions{"dbname=postgres", "rbtest", false, "", ""});
+    admin.run_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  } catch (...) {
+  }
+}
+
+std::string TempDatabase::url() const {
+  return "postgresql:///" + name_ + "?host=" + require_env("PGHOST") + "&port=" + require_env("PGPORT") +
+         "&user=" + require_env("PGUSER");
+}
+
+rb::db::Connection TempDatabase::connect() const {
+  return rb::db::Connection(rb::db::ConnectOptions{"dbname=" + name_, "rbtest", false, "", ""});
+}
+
+long long TempDatabase::count(const std::string& sql) const {
+  auto c = connect();
+  auto r = c.query(sql);
+  if (r.rows.empty()) return 0;
+  const auto& cell = r.rows[0][0];
+  if (cell.type == rb::db::CellType::boolean) return cell.boolean ? 1 : 0;
+  return cell.integer;
+}
+
+std::string TempDatabase::schema_dump() const {
+  rb::Command c;
+  c.argv = {"pg_dump", "--schema-only", "--no-owner", "-d", name_};
+  auto r = rb::run_command(c);
+  if (r.exit_code != 0) throw std::runtime_error("pg_dump failed: " + r.err);
+  // pg_dump 15.14+ writes a random \restrict key into every dump: not part of the schema.
+  std::istringstream in(r.out);
+  std::string line, dump;
+  while (std::getline(in, line))
+    if (line.rfind("\\restrict", 0) != 0 && line.rfind("\\unrestrict", 0) != 0) dump += line + "\n";
+  return dump;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "rbtest.XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& relative, const std::string& content) const {
+  fs::path p = fs::path(path_) / relative;
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+  return p.string();
+}
+
+std::string copy_sample_chain(const TempDir& dir) {
+  const fs::path to = fs::path(dir.path()) / "migrations";
+  fs::copy(fs::path(RUNBOOK_SOURCE_DIR) / "migrations", to, fs::copy_options::recursive);
+  return to.string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> files_in(const std::string& dir, const std::string& suffix) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().string();
+    if (f.size() >= suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) out.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace rbtest

@@ -1,0 +1,55 @@
+#pragma once
+// Helpers for tests that run the real `runbook` binary against the real PostgreSQL server
+// started by scripts/test (libpq variables PGHOST, PGPORT, PGUSER).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/db.hpp"
+
+namespace rbtest {
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+  std::string all() const { return out + err; }
+};
+
+// Runs build/bin/runbook with `args` in `cwd` (default: a scratch dir with no runbooks), with
+// extra environment variables. Never reads a terminal: stdin is empty.
+CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
+                  const std::string& cwd = "", const std::string& stdin_data = "");
+
+// A fresh database for one test, dropped when the object goes away.
+class TempDatabase {
+ public:
+  explicit TempDatabase(const std::string& prefix = "rb_cli");
+  ~TempDatabase();
+  const std::string& name() const { return name_; }
+  std::string url() const;  // postgresql:///name?host=...&port=...&user=...
+  rb::db::Connection connect() const;
+  long long count(const std::string& sql) const;  // first column of the first row as integer
+  std::string schema_dump() const;                // pg_dump --schema-only
+
+ private:
+  std::string name_;
+};
+
+// A scratch directory, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string write(const std::string& relative, const std::string& content) const;  // returns full path
+
+ private:
+  std::string path_;
+};
+
+// Copies the sample chain (RUNBOOK_SOURCE_DIR/migrations) into `dir`/migrations.
+std::string copy_sample_chain(const TempDir& dir);
+std::string read_file(const std::string& path);
+std::vector<std::string> files_in(const std::string& dir, const std::string& suffix);
+
+}  // namespace rbtest

@@ -1,0 +1,452 @@
+// Loading a migration chain from disk: layouts, order, up/down pairing, hashes and errors.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/chain.hpp"
+#include "engine/errors.hpp"
+
+namespace fs = std::filesystem;
+using rb::migrations::Chain;
+using rb::migrations::compare_versions;
+using rb::migrations::Layout;
+using rb::migrations::load_chain;
+using rb::migrations::Migration;
+using rb::migrations::version_of;
+
+namespace {
+
+// A fresh directory per test, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "rb_chain_XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    const char* p = mkdtemp(buf.data());
+    REQUIRE(p != nullptr);
+    path = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    // Restore permissions a test may have taken away, so removal works.
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path, ec);
+  }
+  std::string str() const { return path.string(); }
+  fs::path write(const std::string& rel, const std::string& content) const {
+    const fs::path p = path / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream out(p, std::ios::binary);
+    out << content;
+    out.close();
+    REQUIRE(out.good());
+    return p;
+  }
+};
+
+// SHA-256 computed by an independent tool, not by the engine.
+std::string sha256sum_of(const fs::path& file) {
+  const std::string cmd = "sha256sum '" + file.string() + "'";
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::array<char, 256> buf{};
+  std::string out;
+  while (std::fgets(buf.data(), buf.size(), f)) out += buf.data();
+  REQUIRE(pclose(f) == 0);
+  REQUIRE(out.size() >= 64);
+  return out.substr(0, 64);
+}
+
+std::vector<std::string> names(const Chain& c) {
+  std::vector<std::string> out;
+  for (const auto& m : c.migrations) out.push_back(m.name);
+  return out;
+}
+
+// Runs `fn`, requires a rb::ConfigError and returns its message.
+std::string config_error(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const rb::ConfigError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("expected rb::ConfigError, got another exception: " << e.what());
+  }
+  FAIL("expected rb::ConfigError, nothing was thrown");
+  return "";
+}
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("flat layout: *.sql files load in version order with no down scripts", "[chain]") {
+  TempDir d;
+  const std::string sql1 = "CREATE TABLE a (id int);\n";
+  const std::string sql2 = "CREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n";
+  const std::string sql3 = "ALTER TABLE a ADD COLUMN x int;\n";
+  d.write("0002_create_b.sql", sql2);
+  d.write("0003_alter_a.sql", sql3);
+  d.write("0001_create_a.sql", sql1);
+  d.write("README.md", "not a migration");
+  d.write(".0004_hidden.sql", "SELECT 1;");
+
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == Layout::flat);
+  CHECK(c.directory == d.str());
+  REQUIRE(names(c) == std::vector<std::string>{"0001_create_a.sql", "0002_create_b.sql", "0003_alter_a.sql"});
+  CHECK(c.migrations[0].version == "0001");
+  CHECK(c.migrations[1].version == "0002");
+  CHECK(c.migrations[2].version == "0003");
+  CHECK(c.migrations[0].up_sql == sql1);
+  CHECK(c.migrations[1].up_sql == sql2);
+  CHECK(c.migrations[2].up_sql == sql3);
+  CHECK(fs::equivalent(c.migrations[1].up_path, d.path / "0002_create_b.sql"));
+  for (const auto& m : c.migrations) {
+    CHECK(m.down_path.empty());
+    CHECK(m.down_sql.empty());
+  }
+  // Lookup by name and by version.
+  CHECK(c.index_of("0002_create_b.sql") == 1);
+  CHECK(c.index_of("0003") == 2);
+  CHECK(c.index_of("3") == 2);
+  CHECK(c.index_of("0099") == -1);
+  REQUIRE(c.find("0001") != nullptr);
+  CHECK(c.find("0001")->name == "0001_create_a.sql");
+  CHECK(c.find("nope") == nullptr);
+}
+
+TEST_CASE("up/down layout: *.up.sql paired with its optional *.down.sql", "[chain]") {
+  TempDir d;
+  d.write("0001_users.up.sql", "CREATE TABLE users (id int);\n");
+  d.write("0001_users.down.sql", "DROP TABLE users;\n");
+  d.write("0002_no_down.up.sql", "CREATE INDEX i ON users (id);\n");
+  d.write("0003_orders.up.sql", "CREATE TABLE orders (id int);\n");
+  d.write("0003_orders.down.sql", "DROP TABLE orders;\n");
+
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == Layout::up_down);
+  REQUIRE(names(c) == std::vector<std::string>{"0001_users.up.sql", "0002_no_down.up.sql", "0003_orders.up.sql"});
+  const Migration& m1 = c.migrations[0];
+  const Migration& m2 = c.migrations[1];
+  const Migration& m3 = c.migrations[2];
+  CHECK(m1.version == "0001");
+  CHECK(m1.up_sql == "CREATE TABLE users (id int);\n");
+  CHECK(m1.down_sql == "DROP TABLE users;\n");
+  CHECK(fs::equivalent(m1.up_path, d.path / "0001_users.up.sql"));
+  CHECK(fs::equivalent(m1.down_path, d.path / "0001_users.down.sql"));
+  CHECK(m2.down_path.empty());
+  CHECK(m2.down_sql.empty());
+  CHECK(m3.down_sql == "DROP TABLE orders;\n");
+  CHECK(fs::equivalent(m3.down_path, d.path / "0003_orders.down.sql"));
+}
+
+TEST_CASE("directory layout (diesel): <version>_<name>/up.sql + down.sql", "[chain]") {
+  TempDir d;
+  d.write("2024-01-01-120000_create_users/up.sql", "CREATE TABLE users (id int);\n");
+  d.write("2024-01-01-120000_create_users/down.sql", "DROP TABLE users;\n");
+  d.write("2023-12-31-235959_first/up.sql", "CREATE SCHEMA app;\n");
+  d.write("2023-12-31-235959_first/down.sql", "DROP SCHEMA app;\n");
+  d.write("2024-02-10-080000_no_down/up.sql", "CREATE INDEX i ON users (id);\n");
+
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == Layout::directory);
+  REQUIRE(names(c) == std::vector<std::string>{"2023-12-31-235959_first", "2024-01-01-120000_create_users",
+                                               "2024-02-10-080000_no_down"});
+  CHECK(c.migrations[0].version == "2023-12-31-235959");
+  CHECK(c.migrations[1].version == "2024-01-01-120000");
+  CHECK(c.migrations[0].up_sql == "CREATE SCHEMA app;\n");
+  CHECK(c.migrations[0].down_sql == "DROP SCHEMA app;\n");
+  CHECK(c.migrations[1].up_sql == "CREATE TABLE users (id int);\n");
+  CHECK(c.migrations[1].down_sql == "DROP TABLE users;\n");
+  CHECK(fs::equivalent(c.migrations[1].up_path, d.path / "2024-01-01-120000_create_users" / "up.sql"));
+  CHECK(fs::equivalent(c.migrations[1].down_path, d.path / "2024-01-01-120000_create_users" / "down.sql"));
+  CHECK(c.migrations[2].down_path.empty());
+  CHECK(c.migrations[2].down_sql.empty());
+}
+
+TEST_CASE("directory layout (Prisma): <timestamp>_<name>/migration.sql, no down", "[chain]") {
+  TempDir d;
+  d.write("20240101120000_init/migration.sql", "CREATE TABLE \"User\" (id int);\n");
+  d.write("20231201000000_earlier/migration.sql", "CREATE SCHEMA s;\n");
+  d.write("20240315093000_add_post/migration.sql", "CREATE TABLE \"Post\" (id int);\n");
+  d.write("migration_lock.toml", "provider = \"postgresql\"\n");
+
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == Layout::directory);
+  REQUIRE(names(c) ==
+          std::vector<std::string>{"20231201000000_earlier", "20240101120000_init", "20240315093000_add_post"});
+  CHECK(c.migrations[1].version == "20240101120000");
+  CHECK(c.migrations[1].up_sql == "CREATE TABLE \"User\" (id int);\n");
+  CHECK(fs::equivalent(c.migrations[1].up_path, d.path / "20240101120000_init" / "migration.sql"));
+  for (const auto& m : c.migrations) {
+    CHECK(m.down_path.empty());
+    CHECK(m.down_sql.empty());
+  }
+}
+
+TEST_CASE("dbmate layout: -- migrate:up / -- migrate:down sections of one file", "[chain]") {
+  TempDir d;
+  d.write("20240102000000_add_b.sql",
+          "-- migrate:up\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n\n-- migrate:down\nDROP TABLE b;\n");
+  d.write("20240101000000_add_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n");
+  d.write("20240103000000_down_first.sql", "-- migrate:down\nDROP TABLE c;\n-- migrate:up\nCREATE TABLE c (id int);\n");
+
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == Layout::dbmate);
+  REQUIRE(names(c) == std::vector<std::string>{"20240101000000_add_a.sql", "20240102000000_add_b.sql",
+                                               "20240103000000_down_first.sql"});
+  const Migration& a = c.migrations[0];
+  const Migration& b = c.migrations[1];
+  const Migration& cc = c.migrations[2];
+
+  CHECK(contains(a.up_sql, "CREATE TABLE a"));
+  CHECK_FALSE(contains(a.up_sql, "migrate:"));
+  CHECK(a.down_sql.find_first_not_of(" \t\r\n") == std::string::npos);
+  CHECK(a.down_path.empty());
+
+  CHECK(contains(b.up_sql, "CREATE TABLE b"));
+  CHECK(contains(b.up_sql, "INSERT INTO b"));
+  CHECK_FALSE(contains(b.up_sql, "DROP TABLE b"));
+  CHECK_FALSE(contains(b.up_sql, "migrate:"));
+  CHECK(contains(b.down_sql, "DROP TABLE b"));
+  CHECK_FALSE(contains(b.down_sql, "CREATE TABLE b"));
+  CHECK_FALSE(contains(b.down_sql, "migrate:"));
+  CHECK(fs::equivalent(b.down_path, d.path / "20240102000000_add_b.sql"));
+
+  CHECK(contains(cc.up_sql, "CREATE TABLE c"));
+  CHECK_FALSE(contains(cc.up_sql, "DROP TABLE c"));
+  CHECK(contains(cc.down_sql, "DROP TABLE c"));
+  CHECK_FALSE(contains(cc.down_sql, "CREATE TABLE c"));
+}
+
+TEST_CASE("versions order numerically, not as text", "[chain]") {
+  SECTION("2 before 10") {
+    TempDir d;
+    d.write("10_c.sql", "SELECT 10;");
+    d.write("2_b.sql", "SELECT 2;");
+    d.write("1_a.sql", "SELECT 1;");
+    CHECK(names(load_chain(d.str())) == std::vector<std::string>{"1_a.sql", "2_b.sql", "10_c.sql"});
+  }
+  SECTION("0009 before 0010") {
+    TempDir d;
+    d.write("0010_y.sql", "SELECT 10;");
+    d.write("0009_x.sql", "SELECT 9;");
+    d.write("0100_z.sql", "SELECT 100;");
+    CHECK(names(load_chain(d.str())) == std::vector<std::string>{"0009_x.sql", "0010_y.sql", "0100_z.sql"});
+  }
+  SECTION("Flyway V2__x before V10__x") {
+    TempDir d;
+    d.write("V10__ten.sql", "SELECT 10;");
+    d.write("V2__two.sql", "SELECT 2;");
+    d.write("V1__one.sql", "SELECT 1;");
+    const Chain c = load_chain(d.str());
+    CHECK(names(c) == std::vector<std::string>{"V1__one.sql", "V2__two.sql", "V10__ten.sql"});
+    CHECK(c.migrations[2].version == "10");
+  }
+  SECTION("up/down layout orders numerically too") {
+    TempDir d;
+    d.write("10_c.up.sql", "SELECT 10;");
+    d.write("9_b.up.sql", "SELECT 9;");
+    d.write("9_b.down.sql", "SELECT -9;");
+    CHECK(names(load_chain(d.str())) == std::vector<std::string>{"9_b.up.sql", "10_c.up.sql"});
+  }
+  SECTION("compare_versions and version_of") {
+    CHECK(compare_versions("2", "10") < 0);
+    CHECK(compare_versions("10", "2") > 0);
+    CHECK(compare_versions("0009", "0010") < 0);
+    CHECK(compare_versions("0010", "0009") > 0);
+    CHECK(compare_versions("010", "10") == 0);
+    CHECK(compare_versions("0001", "0001") == 0);
+    CHECK(compare_versions("2023-12-31-235959", "2024-01-01-120000") < 0);
+    CHECK(compare_versions("20240101120000", "20231231235959") > 0);
+    CHECK(compare_versions("1.2", "1.10") < 0);
+    CHECK(version_of("0001_init.sql") == "0001");
+    CHECK(version_of("V2__add_users.sql") == "2");
+    CHECK(version_of("v3__lower.sql") == "3");
+    CHECK(version_of("2024-01-01-120000_create_users") == "2024-01-01-120000");
+    CHECK(version_of("0007.sql") == "0007");
+    CHECK(version_of("create_users.sql").empty());
+    CHECK(version_of("Vacuum.sql").empty());
+    CHECK(version_of("").empty());
+  }
+}
+
+TEST_CASE("duplicate versions are an error naming both files", "[chain]") {
+  SECTION("same digits") {
+    TempDir d;
+    d.write("0001_init.sql", "SELECT 1;");
+    d.write("0002_alpha.sql", "SELECT 2;");
+    d.write("0002_beta.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "0002_alpha.sql"));
+    CHECK(contains(msg, "0002_beta.sql"));
+  }
+  SECTION("numerically equal with different zero padding") {
+    TempDir d;
+    d.write("0001_a.sql", "SELECT 1;");
+    d.write("1_b.sql", "SELECT 1;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "0001_a.sql"));
+    CHECK(contains(msg, "1_b.sql"));
+  }
+  SECTION("directory layout") {
+    TempDir d;
+    d.write("20240101120000_one/migration.sql", "SELECT 1;");
+    d.write("20240101120000_two/migration.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "20240101120000_one"));
+    CHECK(contains(msg, "20240101120000_two"));
+  }
+}
+
+TEST_CASE("a down script without its up script is an error naming it", "[chain]") {
+  TempDir d;
+  d.write("0001_users.up.sql", "CREATE TABLE users (id int);");
+  d.write("0001_users.down.sql", "DROP TABLE users;");
+  d.write("0002_orders.down.sql", "DROP TABLE orders;");
+  const std::string msg = config_error([&] { load_chain(d.str()); });
+  CHECK(contains(msg, "0002_orders.down.sql"));
+  CHECK_FALSE(contains(msg, "0001_users.down.sql"));
+}
+
+TEST_CASE("a migration without a version prefix is an error naming the file", "[chain]") {
+  SECTION("flat") {
+    TempDir d;
+    d.write("0001_init.sql", "SELECT 1;");
+    d.write("create_users.sql", "CREATE TABLE users (id int);");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "create_users.sql"));
+  }
+  SECTION("up/down") {
+    TempDir d;
+    d.write("0001_init.up.sql", "SELECT 1;");
+    d.write("add_index.up.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "add_index.up.sql"));
+  }
+  SECTION("directory") {
+    TempDir d;
+    d.write("20240101120000_init/migration.sql", "SELECT 1;");
+    d.write("unversioned_change/migration.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "unversioned_change"));
+  }
+}
+
+TEST_CASE("mixing layouts in one directory is an error", "[chain]") {
+  SECTION("flat and up/down") {
+    TempDir d;
+    d.write("0001_init.sql", "SELECT 1;");
+    d.write("0002_next.up.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "mix"));
+    CHECK(contains(msg, d.str()));
+  }
+  SECTION("flat and directory") {
+    TempDir d;
+    d.write("0001_init.sql", "SELECT 1;");
+    d.write("0002_next/up.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "mix"));
+  }
+  SECTION("up/down and directory") {
+    TempDir d;
+    d.write("0001_init.up.sql", "SELECT 1;");
+    d.write("20240101120000_next/migration.sql", "SELECT 2;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "mix"));
+  }
+}
+
+TEST_CASE("an unreadable migration file is an error naming it", "[chain]") {
+  if (geteuid() == 0) {
+    WARN("running as root: chmod 000 does not stop root from reading, so the unreadable-file case is skipped");
+    return;
+  }
+  TempDir d;
+  d.write("0001_init.sql", "SELECT 1;");
+  const fs::path locked = d.write("0002_locked.sql", "SELECT 2;");
+  REQUIRE(chmod(locked.c_str(), 0) == 0);
+  const std::string msg = config_error([&] { load_chain(d.str()); });
+  CHECK(contains(msg, "0002_locked.sql"));
+}
+
+TEST_CASE("a missing migrations directory is an error naming it", "[chain]") {
+  TempDir d;
+  const std::string missing = (d.path / "does-not-exist").string();
+  std::string msg = config_error([&] { load_chain(missing); });
+  CHECK(contains(msg, missing));
+
+  const fs::path file = d.write("plain-file", "x");
+  msg = config_error([&] { load_chain(file.string()); });
+  CHECK(contains(msg, file.string()));
+}
+
+TEST_CASE("an empty directory is an empty chain", "[chain]") {
+  TempDir d;
+  const Chain c = load_chain(d.str());
+  CHECK(c.migrations.empty());
+}
+
+TEST_CASE("sha256 is the hash of the up file's bytes", "[chain]") {
+  SECTION("flat, including CRLF and BOM bytes exactly as stored") {
+    TempDir d;
+    const fs::path p1 = d.write("0001_a.sql", "CREATE TABLE a (id int);\n");
+    const fs::path p2 = d.write("0002_b.sql", "\xEF\xBB\xBF" "CREATE TABLE b (id int);\r\nSELECT 1;\r\n");
+    const Chain c = load_chain(d.str());
+    REQUIRE(c.migrations.size() == 2);
+    CHECK(c.migrations[0].sha256 == sha256sum_of(p1));
+    CHECK(c.migrations[1].sha256 == sha256sum_of(p2));
+    CHECK(c.migrations[0].sha256 != c.migrations[1].sha256);
+  }
+  SECTION("up/down: the up file only") {
+    TempDir d;
+    const fs::path up = d.write("0001_a.up.sql", "CREATE TABLE a (id int);\n");
+    d.write("0001_a.down.sql", "DROP TABLE a;\n");
+    const std::string before = load_chain(d.str()).migrations.at(0).sha256;
+    CHECK(before == sha256sum_of(up));
+    d.write("0001_a.down.sql", "DROP TABLE IF EXISTS a;\n");
+    CHECK(load_chain(d.str()).migrations.at(0).sha256 == before);
+  }
+  SECTION("directory: up.sql or migration.sql") {
+    TempDir d;
+    const fs::path up = d.write("2024-01-01-120000_a/up.sql", "CREATE TABLE a (id int);\n");
+    d.write("2024-01-01-120000_a/down.sql", "DROP TABLE a;\n");
+    CHECK(load_chain(d.str()).migrations.at(0).sha256 == sha256sum_of(up));
+    TempDir p;
+    const fs::path m = p.write("20240101120000_a/migration.sql", "CREATE TABLE a (id int);\n-- prisma\n");
+    CHECK(load_chain(p.str()).migrations.at(0).sha256 == sha256sum_of(m));
+  }
+  SECTION("dbmate: the whole file") {
+    TempDir d;
+    const fs::path f = d.write("20240101000000_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n");
+    const Chain c = load_chain(d.str());
+    CHECK(c.migrations.at(0).sha256 == sha256sum_of(f));
+    // Editing only the down section still changes the recorded hash.
+    d.write("20240101000000_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE IF EXISTS a;\n");
+    CHECK(load_chain(d.str()).migrations.at(0).sha256 != c.migrations.at(0).sha256);
+  }
+  SECTION("an edit of one byte changes the hash") {
+    TempDir d;
+    const fs::path f = d.write("0001_a.sql", "SELECT 1;\n");
+    const std::string h1 = load_chain(d.str()).migrations.at(0).sha256;
+    d.write("0001_a.sql", "SELECT 2;\n");
+    const std::string h2 = load_chain(d.str()).migrations.at(0).sha256;
+    CHECK(h1 != h2);
+    CHECK(h2 == sha256sum_of(f));
+  }
+}
