@@ -133,6 +133,7 @@ class LuaState {
     preload(L_, "http", open_http);
     preload(L_, "sql", open_sql);
     preload(L_, "files", open_files);
+    preload(L_, "json", open_json);
     for (std::size_t i = 0; i < kEmbeddedLuaCount; ++i) preload(L_, kEmbeddedLua[i].module, load_embedded);
     if (luaL_dostring(L_, kSandbox) != 0) throw StepError(std::string("sandbox: ") + lua_tostring(L_, -1));
   }

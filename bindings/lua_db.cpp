@@ -88,6 +88,7 @@ int db_connect(lua_State* L) {
     o.conninfo = check_string(L, 1);
   } else if (lua_istable(L, 1)) {
     o.conninfo = opt_string_field(L, 1, "url", "");
+    o.dbname = opt_string_field(L, 1, "dbname", "");
     o.application_name = opt_string_field(L, 1, "application_name", o.application_name);
     o.lock_timeout = opt_string_field(L, 1, "lock_timeout", "");
     o.statement_timeout = opt_string_field(L, 1, "statement_timeout", "");
@@ -245,8 +246,17 @@ const luaL_Reg kConnMethods[] = {
     {nullptr, nullptr},
 };
 
+// db.with_database(url, name): the same server, another database (a key=value string).
+int db_with_database(lua_State* L) {
+  const std::string url = luaL_optstring(L, 1, "");
+  const std::string name = check_string(L, 2);
+  lua_pushstring(L, db::with_database(url, name).c_str());
+  return 1;
+}
+
 const luaL_Reg kDbFunctions[] = {
     {"connect", guarded<db_connect>},
+    {"with_database", guarded<db_with_database>},
     {nullptr, nullptr},
 };
 

@@ -50,7 +50,25 @@ int files_size(lua_State* L) {
   return 1;
 }
 
+int files_free_space(lua_State* L) {
+  lua_pushnumber(L, static_cast<double>(files::free_space(check_string(L, 1))));
+  return 1;
+}
+
+int files_mkdir(lua_State* L) {
+  const std::string dir = check_string(L, 1);
+  auto& s = services(L);
+  if (s.mode == RunMode::dry_run) {
+    if (s.say) s.say("would create directory " + dir);
+    return 0;
+  }
+  files::make_directories(dir);
+  return 0;
+}
+
 const luaL_Reg kFilesFunctions[] = {
+    {"free_space", guarded<files_free_space>},
+    {"mkdir", guarded<files_mkdir>},
     {"read", guarded<files_read>},
     {"write", guarded<files_write>},
     {"exists", guarded<files_exists>},

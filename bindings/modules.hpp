@@ -10,5 +10,6 @@ int open_shell(lua_State* L);       // require "shell"       bindings/lua_shell.
 int open_http(lua_State* L);        // require "http"        bindings/lua_http.cpp
 int open_sql(lua_State* L);         // require "sql"         bindings/lua_sql.cpp
 int open_files(lua_State* L);       // require "files"       bindings/lua_files.cpp
+int open_json(lua_State* L);        // require "json"        bindings/lua_json.cpp
 int open_host(lua_State* L);        // require "runbook.host" bindings/lua_host.cpp
 }  // namespace rb::lua

@@ -4,6 +4,10 @@
 
 #include "engine/errors.hpp"
 
+extern "C" {
+#include <libpq-fe.h>
+}
+
 namespace rb::db {
 
 namespace {
@@ -84,6 +88,29 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
+std::string with_database(const std::string& conninfo, const std::string& dbname) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? err : "invalid connection string";
+    if (err) PQfreemem(err);
+    throw ConfigError("invalid database URL: " + first_line(msg));
+  }
+  auto quote = [](const std::string& v) {
+    std::string out = "'";
+    for (char c : v) {
+      if (c == '\\' || c == '\'') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  };
+  std::string out = "dbname=" + quote(dbname);
+  for (auto* o = opts; o->keyword; ++o)
+    if (o->val && *o->val && std::string(o->keyword) != "dbname") out += std::string(" ") + o->keyword + "=" + quote(o->val);
+  PQconninfoFree(opts);
+  return out;
+}
+
 std::string with_keepalives(const std::string& conninfo) {
   if (conninfo.find("keepalives") != std::string::npos) return conninfo;
   const bool url = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
@@ -112,7 +139,7 @@ struct Connection::Impl {
 
 Connection::Connection(const ConnectOptions& o) : read_only_(o.read_only) {
   try {
-    impl_ = std::make_unique<Impl>(with_keepalives(o.conninfo));
+    impl_ = std::make_unique<Impl>(with_keepalives(o.dbname.empty() ? o.conninfo : with_database(o.conninfo, o.dbname)));
   } catch (const std::exception& e) {
     throw StepError("cannot connect to PostgreSQL: " + first_line(e.what()));
   }

@@ -11,6 +11,7 @@ namespace rb::db {
 
 struct ConnectOptions {
   std::string conninfo;  // URL or key=value string; empty = libpq environment (PGHOST, ...)
+  std::string dbname;    // non-empty: connect to this database of the same server instead
   std::string application_name = "runbook";
   bool read_only = false;         // dry-run: the server itself refuses writes
   std::string lock_timeout;       // e.g. "5s"; empty = server default
@@ -76,6 +77,9 @@ class Connection {
   std::string dbname_, description_;
   bool read_only_ = false;
 };
+
+// `conninfo` (URL or key=value) with its database replaced, as a key=value string.
+std::string with_database(const std::string& conninfo, const std::string& dbname);
 
 // Adds TCP keepalives (so a killed runner's advisory lock does not linger) to a conninfo
 // string or URL unless it sets them itself.

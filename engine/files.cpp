@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/statvfs.h>
+
 #include "engine/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -38,6 +40,12 @@ void write(const std::string& path, const std::string& content, bool overwrite) 
   if (ec) throw ConfigError("cannot write " + path + ": " + ec.message());
 }
 
+void make_directories(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw ConfigError("cannot create directory " + dir + ": " + ec.message());
+}
+
 bool exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);
@@ -58,6 +66,15 @@ long long size(const std::string& path) {
   auto n = fs::file_size(path, ec);
   if (ec) throw ConfigError("cannot stat " + path + ": " + ec.message());
   return static_cast<long long>(n);
+}
+
+long long free_space(const std::string& path) {
+  fs::path p = fs::absolute(path);
+  std::error_code ec;
+  while (!p.empty() && !fs::exists(p, ec)) p = p.parent_path();
+  struct statvfs st {};
+  if (statvfs(p.c_str(), &st) != 0) throw ConfigError("cannot read free space of " + p.string() + ": " + std::strerror(errno));
+  return static_cast<long long>(st.f_bavail) * static_cast<long long>(st.f_frsize);
 }
 
 }  // namespace rb::files

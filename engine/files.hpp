@@ -11,8 +11,12 @@ std::string read(const std::string& path);  // throws rb::ConfigError naming the
 // an existing file unless `overwrite`.
 void write(const std::string& path, const std::string& content, bool overwrite);
 bool exists(const std::string& path);
+void make_directories(const std::string& dir);
 // Regular files in `dir` (names only), sorted.
 std::vector<std::string> list(const std::string& dir);
 long long size(const std::string& path);
+// Bytes available to an unprivileged user on the file system holding `path` (statvfs);
+// `path` may not exist yet: its nearest existing parent is used.
+long long free_space(const std::string& path);
 
 }  // namespace rb::files

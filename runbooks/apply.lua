@@ -1,15 +1,20 @@
 -- apply.lua — apply pending database migrations safely.
 --
--- Replaces the "how to apply" sections of seeds 001, 002 and 004: check status and parity,
--- review what is pending, confirm, apply under a lock, verify parity afterwards.
--- Compose it for your own policy (see apply-prod.lua, docs/authoring.md).
+-- The procedure of seeds 001, 002 and 004, in order: pre-flight (connectivity, ledger parity,
+-- pending SQL for review with lint, extensions, long transactions and connections, disk space
+-- for the backup), confirmation, maintenance hooks, backup, apply under an advisory lock,
+-- post-verify, resume hooks (also when something fails).
+-- Policies are compositions of this file: apply-prod.lua, apply-staging.lua.
 local runbook = require "runbook"
 local preflight = require "lib.preflight"
 local migrate = require "lib.migrate"
+local backup = require "lib.backup"
+local hooks = require "lib.hooks"
+local checks = require "lib.checks"
 
 return runbook.define {
   name = "apply",
-  description = "Apply pending migrations: pre-flight, confirmation, apply under a lock, parity after",
+  description = "Apply pending migrations: pre-flight, confirmation, backup, apply under a lock, post-verify",
   params = {
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
     { name = "target", type = "string", help = "stop after this version or migration (default: all pending)" },
@@ -18,15 +23,29 @@ return runbook.define {
     { name = "lock_wait", type = "duration", default = "60s", help = "how long to wait for another runner's lock" },
     { name = "allow_drift", type = "boolean", default = false, help = "apply although parity fails (deliberate override)" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    { name = "backup_dir", type = "string", help = "where backups go (default: the environment's, else .runbook/backups)" },
   },
   settings = {
-    confirm = false, -- a typed token such as "PROD-OK"; false asks a plain yes/no question
+    confirm = false,                  -- a typed token such as "PROD-OK"; false asks a plain yes/no question
+    backup = "optional",              -- "required", "optional" or "skip"; the environment can only make it stricter
+    maintenance = false,              -- run the pause/maintenance hooks around the apply
+    acknowledge_destructive = false,  -- destructive lint findings need an explicit yes
   },
   steps = {
     runbook.step("connect", "Connect to the database and show the server", preflight.connect),
     runbook.step("parity", "Ledger parity and the pending migrations", migrate.parity),
+    runbook.step("review", "Show the pending SQL and lint findings", preflight.review),
+    runbook.step("preflight", "Extensions available, long transactions, connections, disk space", preflight.server),
     runbook.step("confirm", "Ask the operator before anything changes", migrate.confirm),
+    runbook.step("pause", "Pause workers and enter maintenance mode (environment hooks)", hooks.pause),
+    runbook.step("backup", "pg_dump -Fc, verified with pg_restore --list, size and SHA-256 recorded", backup.take),
     runbook.step("apply", "Apply the pending migrations under the advisory lock", migrate.apply),
-    runbook.step("verify", "Parity after apply must PASS with nothing pending", migrate.verify),
+    runbook.step("verify", "Post-verify: parity, connections, long transactions, invalid indexes, expected objects, health", checks.verify_all),
+    runbook.step("resume", "Leave maintenance mode and resume workers", hooks.resume),
   },
+  -- Workers paused by this run are resumed whatever happened after.
+  on_failure = function(ctx, err)
+    hooks.resume(ctx)
+    ctx:warn("the database is as the failed step left it; see the message above and the run record")
+  end,
 }

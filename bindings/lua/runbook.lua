@@ -412,13 +412,18 @@ function Context:checklist(title, items)
   end
 end
 
+--- The database URL of this run: the environment's variable, else DATABASE_URL, else ""
+--- (libpq's PGHOST, PGDATABASE, ... and .pgpass).
+function Context:database_url()
+  return self.env and self.env.database_url or os.getenv("DATABASE_URL") or ""
+end
+
 --- The database of this run, opened once (read-only in dry-run).
 function Context:db()
   if self._db and self._db:is_open() then return self._db end
   local db = require "db"
-  local url = self.env and self.env.database_url or os.getenv("DATABASE_URL") or ""
   self._db = db.connect {
-    url = url,
+    url = self:database_url(),
     application_name = "runbook " .. self.runbook,
   }
   return self._db
@@ -546,7 +551,7 @@ function M.run(rb, opts)
   local ctx = setmetatable({
     runbook = rb.name, params = params, settings = rb.settings, env = env,
     env_name = env and env.name or nil, mode = opts.mode, dry_run = opts.mode == "dry-run",
-    run_id = host.run_id(), state = {},
+    run_id = host.run_id(), state = {}, journal_dir = host.journal_dir(),
   }, Context)
 
   host.journal_start {

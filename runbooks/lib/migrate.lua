@@ -57,6 +57,7 @@ end
 function M.to_apply(ctx)
   local st = ctx.state.status or M.status(ctx)
   if not ctx.params.target or ctx.params.target == "" then return st.pending end
+  ctx.state.status = st
   local chain, out = M.chain(ctx), {}
   local target = chain:get(ctx.params.target)
   if not target then ctx:fail("target " .. ctx.params.target .. " is not a migration in " .. ctx.params.migrations) end

@@ -1,5 +1,13 @@
 -- Pre-flight checks shared by the runbooks (seed 001 "Pre-flight checklist", seed 004
 -- "Pre-Migration Checklist"): each is a step function(ctx).
+local sql = require "sql"
+local files = require "files"
+local migrate = require "lib.migrate"
+local checks = require "lib.checks"
+local backup = require "lib.backup"
+local database = require "lib.database"
+local report = require "lib.report"
+
 local M = {}
 
 --- Connectivity: connect, show the server and whether the session is read-only (dry-run).
@@ -9,6 +17,100 @@ function M.connect(ctx)
   ctx:log("connected: %s, PostgreSQL %s%s", tostring(db), version,
     db:read_only() and " (read-only session: dry-run)" or "")
   ctx:record("check", { name = "connectivity", result = "PASS", detail = "PostgreSQL " .. version })
+end
+
+local function pending_migrations(ctx)
+  local chain, out = migrate.chain(ctx), {}
+  for _, name in ipairs(migrate.to_apply(ctx)) do out[#out + 1] = chain:get(name) end
+  return out
+end
+
+--- Review: the SQL of every pending migration, and lint findings from the parse tree
+--- (seed 002 "Review Pending Migrations", seed 004 "Identify destructive operations").
+--- Destructive findings need an explicit acknowledgement when the policy says so.
+function M.review(ctx)
+  local pending = pending_migrations(ctx)
+  if #pending == 0 then
+    ctx:log("nothing pending to review")
+    return
+  end
+  local destructive = {}
+  for _, m in ipairs(pending) do
+    ctx:log("----- %s -----\n%s", m.up_path, (m.up_sql:gsub("%s+$", "")))
+    for _, f in ipairs(sql.lint(m.up_sql, m.up_path)) do
+      ctx:warn("%s:%d: [%s] %s", f.file, f.line, f.rule, f.message)
+      ctx:record("lint", f)
+      if f.destructive then destructive[#destructive + 1] = string.format("%s:%d %s", f.file, f.line, f.rule) end
+    end
+  end
+  if #destructive > 0 and ctx.settings.acknowledge_destructive then
+    ctx:confirm { question = "Pending migrations contain destructive operations:\n  " ..
+      table.concat(destructive, "\n  ") .. "\nProceed with them?" }
+  end
+end
+
+--- Extensions that pending migrations create must be available on the server (seed 001:
+--- "CREATE EXTENSION / pgcrypto permission denied").
+function M.extensions(ctx)
+  local needed, missing = {}, {}
+  for _, m in ipairs(pending_migrations(ctx)) do
+    for _, ext in ipairs(sql.analyze(m.up_sql, m.up_path).extensions_created) do needed[ext] = m.up_path end
+  end
+  for ext, file in pairs(needed) do
+    if not ctx:db():value("SELECT count(*) > 0 FROM pg_available_extensions WHERE name = $1", ext) then
+      missing[#missing + 1] = ext .. " (needed by " .. file .. ")"
+    end
+  end
+  local names = {}
+  for ext in pairs(needed) do names[#names + 1] = ext end
+  table.sort(names)
+  local r = { name = "extensions available", result = #missing == 0 and "PASS" or "FAIL",
+    detail = #missing == 0 and (#names > 0 and table.concat(names, ", ") or "none needed") or ("not offered by the server: " .. table.concat(missing, ", ")) }
+  ctx:record("check", r)
+  if #missing > 0 then ctx:fail("pre-flight: " .. r.detail) end
+  ctx:log("extensions: %s", r.detail)
+end
+
+--- Long-running transactions (DDL would queue behind them) and the connection count.
+function M.activity(ctx)
+  local env = ctx.env or {}
+  for _, r in ipairs {
+    checks.connections(ctx, env.max_connections),
+    checks.long_transactions(ctx, env.long_transaction or "5min", true),
+  } do
+    ctx:record("check", r)
+    if r.result == "PASS" then ctx:log("%s: %s", r.name, r.detail)
+    elseif r.result == "WARN" then ctx:warn("%s: %s (DDL may wait behind them until lock_timeout)", r.name, r.detail)
+    else ctx:fail("pre-flight: " .. r.name .. ": " .. r.detail) end
+  end
+end
+
+--- Free disk space for the backup: at least twice the database size (seed 004).
+function M.disk_space(ctx)
+  if backup.policy(ctx) == "skip" then
+    ctx:log("no backup in this run's policy: disk space not needed")
+    return
+  end
+  local _, size = database.current(ctx)
+  local dir = backup.dir(ctx)
+  local free = files.free_space(dir)
+  local ok = free >= 2 * size
+  local r = { name = "disk space for backup", result = ok and "PASS" or "FAIL",
+    detail = string.format("%s free in %s, database %s (need 2x)", report.bytes(free), dir, report.bytes(size)) }
+  ctx:record("check", r)
+  if not ok then
+    if backup.policy(ctx) == "required" then ctx:fail("pre-flight: " .. r.detail) end
+    ctx:warn("%s", r.detail)
+  else
+    ctx:log("disk space: %s", r.detail)
+  end
+end
+
+--- Step: all server pre-flight checks in one (for runbooks that want a single step).
+function M.server(ctx)
+  M.extensions(ctx)
+  M.activity(ctx)
+  M.disk_space(ctx)
 end
 
 return M

@@ -385,6 +385,15 @@ TEST_CASE("an unreadable migration file is an error naming it", "[chain]") {
   CHECK(contains(msg, "0002_locked.sql"));
 }
 
+TEST_CASE("a migration file that cannot be opened (dangling symlink) is an error naming it", "[chain]") {
+  // Works as root too, unlike chmod 000.
+  TempDir d;
+  d.write("0001_init.sql", "SELECT 1;");
+  fs::create_symlink(d.path / "gone" / "target.sql", d.path / "0002_dangling.sql");
+  const std::string msg = config_error([&] { load_chain(d.str()); });
+  CHECK(contains(msg, "0002_dangling.sql"));
+}
+
 TEST_CASE("a missing migrations directory is an error naming it", "[chain]") {
   TempDir d;
   const std::string missing = (d.path / "does-not-exist").string();

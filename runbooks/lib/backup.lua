@@ -1,0 +1,126 @@
+-- Backups (seeds 001 and 004): pg_dump in custom format, verified with pg_restore --list,
+-- size and SHA-256 recorded in the run record; restore into a fresh database and switch.
+local shell = require "shell"
+local hash = require "hash"
+local files = require "files"
+local json = require "json"
+local hooks = require "lib.hooks"
+local database = require "lib.database"
+local report = require "lib.report"
+
+local M = {}
+
+local STRICTNESS = { skip = 0, optional = 1, required = 2 }
+
+--- The backup policy of this run: the stricter of the runbook's setting and the environment's.
+function M.policy(ctx)
+  local a = ctx.settings.backup or "optional"
+  local b = ctx.env and ctx.env.backup or a
+  return STRICTNESS[b] > STRICTNESS[a] and b or a
+end
+
+function M.dir(ctx)
+  return (ctx.params.backup_dir and ctx.params.backup_dir ~= "" and ctx.params.backup_dir)
+    or (ctx.env and ctx.env.backup_dir) or ".runbook/backups"
+end
+
+local function dbname_arg(ctx)
+  local url = ctx:database_url()
+  return url ~= "" and { "--dbname=" .. url } or {}
+end
+
+--- Dumps the database to `file` and verifies the archive; returns the backup record.
+function M.dump(ctx, file)
+  local name, size = database.current(ctx)
+  local cmd = { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }
+  for _, a in ipairs(dbname_arg(ctx)) do cmd[#cmd + 1] = a end
+  shell.run(cmd)
+  if ctx.dry_run then return nil end
+  -- pg_restore --list reads the whole table of contents: a cheap completeness check.
+  local list = shell.run { "pg_restore", "--list", file, read_only = true }
+  local entries = 0
+  for line in list.stdout:gmatch("[^\n]+") do
+    if not line:match("^;") then entries = entries + 1 end
+  end
+  if not list.stdout:match("; Archive created at") then
+    ctx:fail("backup " .. file .. " is not a readable custom-format archive (pg_restore --list)")
+  end
+  local b = {
+    path = file, size = files.size(file), sha256 = hash.sha256_file(file), format = "custom",
+    database = name, database_size = size, toc_entries = entries,
+  }
+  ctx:record("backup", b)
+  ctx:log("backup %s: %s, sha256 %s, %d archive entries (verified with pg_restore --list)",
+    file, report.bytes(b.size), b.sha256, entries)
+  return b
+end
+
+--- Step: back up according to the policy, then run the upload_backup hook.
+function M.take(ctx)
+  local policy = M.policy(ctx)
+  if policy == "skip" then
+    ctx:log("backup skipped (policy: skip)")
+    return
+  end
+  local name = database.current(ctx)
+  local file = M.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. ".dump"
+  local ok, err = pcall(function()
+    files.mkdir(M.dir(ctx))
+    local b = M.dump(ctx, file)
+    ctx.state.backup = b
+    if b then hooks.run(ctx, "upload_backup", { backup = file, database = name }) end
+  end)
+  if not ok then
+    if policy == "required" then error(err, 0) end
+    ctx:warn("backup failed but the policy makes it optional: %s", tostring(err))
+  end
+end
+
+--- The newest backup of `database` recorded by an earlier run in the journal directory
+--- whose file still exists, or nil.
+function M.latest(ctx, name)
+  local dir = ctx.journal_dir
+  if not files.exists(dir) then return nil end
+  local records = files.list(dir)
+  for i = #records, 1, -1 do -- run ids sort by time
+    local f = records[i]
+    if f:match("%.json$") then
+      local ok, rec = pcall(json.decode, files.read(dir .. "/" .. f))
+      if ok and type(rec) == "table" and rec.run_id ~= ctx.run_id then
+        for j = #(rec.backups or {}), 1, -1 do
+          local b = rec.backups[j]
+          if b.database == name and files.exists(b.path) then
+            b.run_id = rec.run_id
+            b.runbook = rec.runbook
+            return b
+          end
+        end
+      end
+    end
+  end
+end
+
+--- Restores `backup` into a fresh database, then switches it in place of the current one.
+--- The current database is kept under another name: nothing is lost.
+function M.restore(ctx, backup)
+  local name = database.current(ctx)
+  if hash.sha256_file(backup.path) ~= backup.sha256 then
+    ctx:fail("backup " .. backup.path .. " does not match the SHA-256 recorded when it was taken; refusing to restore it")
+  end
+  local admin = database.admin(ctx)
+  local stamp = ctx.run_id:gsub("%W", ""):sub(-6)
+  local fresh = name .. "_restore_" .. stamp
+  if ctx.dry_run then
+    ctx:log("would restore %s into a new database %s, then switch it in place of %s (keeping the current one as %s_before_restore_%s)",
+      backup.path, fresh, name, name, stamp)
+    return
+  end
+  database.create(ctx, admin, fresh)
+  shell.run { "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
+    "--dbname=" .. database.url_for(ctx, fresh), backup.path, timeout = 6 * 3600 }
+  database.switch(ctx, admin, name, fresh, name .. "_before_restore_" .. stamp)
+  ctx:record("restore", { backup = backup.path, sha256 = backup.sha256, database = name })
+  admin:close()
+end
+
+return M

@@ -1,0 +1,169 @@
+-- Verification checks (seed 001 "Post-apply verification", seed 004 "Post-Migration
+-- Verification", seed 000 parity). Each check returns {name, result, detail} with result
+-- "PASS", "FAIL" or "WARN"; run() collects them into ctx.state.checks and the run record.
+local http = require "http"
+local migrate = require "lib.migrate"
+local report = require "lib.report"
+local runbook = require "runbook"
+
+local M = {}
+
+local function result(name, ok, detail, warn_only)
+  return { name = name, result = ok and "PASS" or (warn_only and "WARN" or "FAIL"), detail = detail }
+end
+
+--- Ledger parity (seed 000): PASS when nothing is missing, extra, edited or dirty and nothing is pending.
+function M.parity(ctx)
+  local st = migrate.status(ctx)
+  ctx.state.status = st
+  local left = migrate.to_apply(ctx) -- pending up to the target, if the runbook has one
+  local ok = st.parity == "PASS" and #left == 0
+  local detail = migrate.summary(st)
+  if #st.drift > 0 then detail = detail .. ": " .. table.concat(st.drift, "; ") end
+  if #left > 0 then detail = detail .. "; pending: " .. table.concat(left, ", ") end
+  return result("ledger parity", ok, detail)
+end
+
+--- Connection count against max_connections (seed 001: connection exhaustion).
+function M.connections(ctx, limit)
+  local row = ctx:db():query_row([[SELECT count(*) AS n, current_setting('max_connections')::int AS max
+    FROM pg_stat_activity WHERE backend_type = 'client backend']])
+  limit = (limit and limit > 0) and limit or math.floor(row.max * 0.9)
+  return result("connections", row.n <= limit, string.format("%d client connections (limit %d, server max %d)", row.n, limit, row.max))
+end
+
+--- Transactions open longer than `threshold` (a duration such as "5min").
+function M.long_transactions(ctx, threshold, warn_only)
+  threshold = threshold or "5min"
+  local rows = ctx:db():query([[SELECT pid, usename, application_name,
+      extract(epoch FROM now() - xact_start)::int AS seconds, left(regexp_replace(query, '\s+', ' ', 'g'), 80) AS query
+    FROM pg_stat_activity
+    WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND now() - xact_start > $1::interval
+    ORDER BY xact_start LIMIT 10]], threshold)
+  if #rows == 0 then return result("long transactions", true, "none open longer than " .. threshold) end
+  local parts = {}
+  for _, r in ipairs(rows) do
+    parts[#parts + 1] = string.format("pid %d (%s, %s) %ds: %s", r.pid, r.usename or "?", r.application_name or "", r.seconds, r.query or "")
+  end
+  return result("long transactions", false, #rows .. " open longer than " .. threshold .. ": " .. table.concat(parts, "; "), warn_only)
+end
+
+--- Indexes a failed CREATE INDEX CONCURRENTLY left invalid (pg_index.indisvalid).
+function M.invalid_indexes(ctx)
+  local rows = ctx:db():query([[SELECT n.nspname || '.' || c.relname AS name FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT i.indisvalid ORDER BY 1]])
+  if #rows == 0 then return result("invalid indexes", true, "none") end
+  local names = {}
+  for _, r in ipairs(rows) do names[#names + 1] = r.name end
+  return result("invalid indexes", false, table.concat(names, ", ") ..
+    " (left by a failed CONCURRENTLY build: DROP INDEX CONCURRENTLY it, then resolve the migration)")
+end
+
+--- Expected tables exist (to_regclass), e.g. {"public.hero_snapshots"}.
+function M.tables(ctx, names)
+  local missing = {}
+  for _, t in ipairs(names or {}) do
+    if not ctx:db():value("SELECT to_regclass($1) IS NOT NULL", t) then missing[#missing + 1] = t end
+  end
+  return result("expected tables", #missing == 0,
+    #missing == 0 and (#(names or {}) .. " present") or ("missing: " .. table.concat(missing, ", ")))
+end
+
+--- Expected indexes exist (pg_indexes): names, or {table=, like=} patterns on indexdef.
+function M.indexes(ctx, specs)
+  local missing = {}
+  for _, s in ipairs(specs or {}) do
+    local found
+    if type(s) == "string" then
+      found = ctx:db():value("SELECT count(*) FROM pg_indexes WHERE indexname = $1", s) > 0
+    else
+      found = ctx:db():value("SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef ILIKE $2",
+        s.table, s.like or "%") > 0
+    end
+    if not found then missing[#missing + 1] = type(s) == "string" and s or (s.table .. " " .. (s.like or "")) end
+  end
+  return result("expected indexes", #missing == 0,
+    #missing == 0 and (#(specs or {}) .. " present") or ("missing: " .. table.concat(missing, ", ")))
+end
+
+--- Smoke SQL: each query must run and its first value must not be false or NULL.
+function M.smoke(ctx, spec)
+  local name = type(spec) == "table" and spec.name or spec
+  local sql = type(spec) == "table" and spec.sql or spec
+  local ok, value = pcall(function() return ctx:db():value(sql) end)
+  if not ok then return result("smoke: " .. name, false, tostring(value)) end
+  return result("smoke: " .. name, value ~= nil and value ~= false, "returned " .. tostring(value))
+end
+
+--- An HTTP check: {name=, url=, status=200, json={["path"]=value}, timeout=, retries=}.
+function M.http(ctx, spec)
+  local ok, detail = http.check {
+    url = spec.url, method = spec.method, status = spec.status or 200, json = spec.json,
+    timeout = spec.timeout or 10, retries = spec.retries or 0, interval = spec.interval or 2,
+  }
+  return result(spec.name or ("http " .. spec.url), ok, detail)
+end
+
+--- Runs checks (functions returning results) and collects them; a check that raises is a FAIL.
+function M.run(ctx, list)
+  ctx.state.checks = ctx.state.checks or {}
+  for _, check in ipairs(list) do
+    local ok, r = pcall(check)
+    if not ok then r = { name = "check", result = "FAIL", detail = tostring(r) } end
+    ctx.state.checks[#ctx.state.checks + 1] = r
+    ctx:record("check", r)
+    if r.result == "FAIL" then ctx:warn("%s: FAIL: %s", r.name, r.detail) end
+  end
+end
+
+--- The database checks of an environment (seed 001 verification queries).
+function M.database_checks(ctx)
+  local env = ctx.env or {}
+  local list = {
+    function() return M.parity(ctx) end,
+    function() return M.connections(ctx, env.max_connections) end,
+    function() return M.long_transactions(ctx, env.long_transaction or "5min") end,
+    function() return M.invalid_indexes(ctx) end,
+  }
+  if env.expected_tables then list[#list + 1] = function() return M.tables(ctx, env.expected_tables) end end
+  if env.expected_indexes then list[#list + 1] = function() return M.indexes(ctx, env.expected_indexes) end end
+  for _, s in ipairs(env.smoke_sql or {}) do list[#list + 1] = function() return M.smoke(ctx, s) end end
+  return list
+end
+
+function M.http_checks(ctx)
+  local list = {}
+  for _, spec in ipairs(ctx.env and ctx.env.health_checks or {}) do
+    list[#list + 1] = function() return M.http(ctx, spec) end
+  end
+  return list
+end
+
+--- Step: prints the table of results; any FAIL is a verification failure (exit code 4).
+function M.verdict(ctx)
+  local rows, failed = {}, 0
+  for _, r in ipairs(ctx.state.checks or {}) do
+    rows[#rows + 1] = { r.name, r.result, r.detail or "" }
+    if r.result == "FAIL" then failed = failed + 1 end
+  end
+  ctx:log("%s", report.table({ "check", "result", "detail" }, rows))
+  if failed > 0 then ctx:verify_failed(string.format("%d of %d checks failed", failed, #rows)) end
+  ctx:log("all %d checks passed", #rows)
+end
+
+--- Step: every check of the environment, then the verdict (apply's post-verify).
+function M.verify_all(ctx)
+  if ctx.dry_run then
+    local st = migrate.status(ctx)
+    ctx:log("dry-run: nothing was applied, so post-verify only reports: %s", migrate.summary(st))
+    return
+  end
+  ctx.state.checks = {}
+  M.run(ctx, M.database_checks(ctx))
+  M.run(ctx, M.http_checks(ctx))
+  M.verdict(ctx)
+end
+
+M.seconds = runbook.seconds
+return M
