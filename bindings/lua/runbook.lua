@@ -394,6 +394,7 @@ function Context:artifact(name, value) host.event("artifact", { name = name, val
 function Context:fail(message) error(make_error("failed", message, 2), 0) end
 function Context:abort(message) error(make_error("aborted", message, 2), 0) end
 function Context:verify_failed(message) error(make_error("verify_failed", message, 2), 0) end
+function Context:config_error(message) error(make_error("config", message, 2), 0) end
 
 --- Asks the operator. `{ token = "PROD-OK" }` asks for a typed token (answered by --confirm);
 --- `{ question = "Apply 3 migrations?" }` asks yes/no (answered by --yes). Aborts on refusal.

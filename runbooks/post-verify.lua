@@ -1,0 +1,25 @@
+-- post-verify.lua — verify a database after a change (seed 001 "Post-apply verification",
+-- seed 004 "Post-Migration Verification", seed 000 parity gate).
+-- Prints a table of check, result, detail; exits 4 (verification failed) if any check fails.
+-- The checks come from the environment: expected_tables, expected_indexes, smoke_sql,
+-- health_checks, max_connections, long_transaction.
+local runbook = require "runbook"
+local preflight = require "lib.preflight"
+local checks = require "lib.checks"
+
+return runbook.define {
+  name = "post-verify",
+  description = "Verify a database: parity, connections, long transactions, invalid indexes, expected objects, smoke SQL, HTTP health",
+  params = {
+    { name = "migrations", type = "string", default = "./migrations", help = "migrations directory (for parity)" },
+    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+  },
+  steps = {
+    runbook.step("connect", "Connect to the database", preflight.connect),
+    runbook.step("database", "Ledger parity, connections, long transactions, invalid indexes, expected tables and indexes, smoke SQL",
+      function(ctx) checks.run(ctx, checks.database_checks(ctx)) end),
+    runbook.step("http", "HTTP health and JSON checks from the environment",
+      function(ctx) checks.run(ctx, checks.http_checks(ctx)) end),
+    runbook.step("verdict", "Print the results; any FAIL fails the run", checks.verdict),
+  },
+}
