@@ -257,12 +257,14 @@ std::vector<std::string> default_search_path(const std::string& argv0) {
 
 std::string resolve_runbook(const std::string& name, const std::vector<std::string>& search_path) {
   std::error_code ec;
+  std::vector<std::string> tried;
   if (name.find('/') != std::string::npos) {
     if (fs::is_regular_file(name, ec)) return name;
-    throw ConfigError("runbook " + name + " not found");
+    if (fs::path(name).is_absolute()) throw ConfigError("runbook " + name + " not found");
+    tried.push_back(".");
   }
-  std::vector<std::string> tried;
   for (const auto& dir : search_path) {
+    if (dir == "." && !tried.empty()) continue;  // a relative path: already tried as given
     for (const std::string& candidate : {name, name + ".lua"}) {
       fs::path p = fs::path(dir) / candidate;
       if (fs::is_regular_file(p, ec)) return dir == "." ? candidate : p.string();

@@ -102,6 +102,37 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
   }
 }
 
+// Session-level timeouts for statements that refuse a transaction (SET LOCAL needs one);
+// the session's own values come back afterwards, whether the statements succeed or fail.
+class SessionTimeouts {
+ public:
+  SessionTimeouts(db::Connection& conn, const std::string& lock_timeout, const std::string& statement_timeout)
+      : conn_(conn), active_(!lock_timeout.empty() || !statement_timeout.empty()) {
+    if (!active_) return;
+    auto r = conn_.query("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')");
+    saved_lock_ = r.rows.at(0).at(0).text;
+    saved_statement_ = r.rows.at(0).at(1).text;
+    if (!lock_timeout.empty()) conn_.set("lock_timeout", lock_timeout);
+    if (!statement_timeout.empty()) conn_.set("statement_timeout", statement_timeout);
+  }
+  ~SessionTimeouts() {
+    if (!active_) return;
+    try {
+      conn_.set("lock_timeout", saved_lock_);
+      conn_.set("statement_timeout", saved_statement_);
+    } catch (...) {
+      // The session is gone with its settings.
+    }
+  }
+  SessionTimeouts(const SessionTimeouts&) = delete;
+  SessionTimeouts& operator=(const SessionTimeouts&) = delete;
+
+ private:
+  db::Connection& conn_;
+  bool active_;
+  std::string saved_lock_, saved_statement_;
+};
+
 }  // namespace
 
 std::string lock_holder(db::Connection& conn, std::int64_t key) {
@@ -210,9 +241,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       out.ms = ms_since(start);
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
     } else if (script.needs_no_transaction) {
-      // Session-level timeouts: SET LOCAL needs a transaction, and these statements refuse one.
-      if (!o.lock_timeout.empty()) conn.run_script("SET lock_timeout = " + conn.quote(o.lock_timeout));
-      if (!o.statement_timeout.empty()) conn.run_script("SET statement_timeout = " + conn.quote(o.statement_timeout));
+      SessionTimeouts timeouts(conn, o.lock_timeout, o.statement_timeout);
       const auto n = script.statements.size();
       for (std::size_t k = 0; k < n; ++k) {
         const auto& stmt = script.statements[k];
@@ -234,8 +263,6 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
                           "rolled back before applying again.");
         }
       }
-      if (!o.lock_timeout.empty() || !o.statement_timeout.empty())
-        conn.run_script("RESET lock_timeout; RESET statement_timeout");
       out.ms = ms_since(start);
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
     } else {

@@ -208,6 +208,7 @@ Chain load_chain(const std::string& directory) {
       if (split_dbmate(text, up, down)) {
         any_dbmate = true;
         m.sha256 = sha256_hex(text);
+        m.dbmate_file = text;
         m.up_sql = std::move(up);
         m.down_sql = std::move(down);
         if (!m.down_sql.empty()) m.down_path = m.up_path;

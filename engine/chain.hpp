@@ -21,6 +21,7 @@ struct Migration {
   std::string up_sql;
   std::string down_sql;
   std::string sha256;    // of the up file's bytes (the whole file for dbmate)
+  std::string dbmate_file;  // dbmate only: the whole file, which is what sha256 covers
 };
 
 struct Chain {

@@ -189,16 +189,23 @@ std::string Journal::markdown() const {
   return md;
 }
 
+namespace {
+// Masks secrets in every string of a JSON value. Done on values, not on the serialised
+// text, where a secret containing '"' or '\\' would appear escaped and go unmatched.
+void redact_values(nlohmann::json& j, const Redactor& r) {
+  if (j.is_string()) {
+    j = r.apply(j.get<std::string>());
+  } else if (j.is_array() || j.is_object()) {
+    for (auto& item : j) redact_values(item, r);
+  }
+}
+}  // namespace
+
 void Journal::flush() {
   if (dir_.empty()) return;
-  std::string json = record_.dump(2);
-  std::string md = markdown();
-  if (redactor_) {
-    json = redactor_->apply(json);
-    md = redactor_->apply(md);
-  }
-  write_atomically(json_path(), json + "\n");
-  write_atomically(markdown_path(), md);
+  if (redactor_) redact_values(record_, *redactor_);
+  write_atomically(json_path(), record_.dump(2) + "\n");
+  write_atomically(markdown_path(), markdown());
 }
 
 }  // namespace rb

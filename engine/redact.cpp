@@ -25,8 +25,10 @@ std::string Redactor::mask_url(const std::string& url) {
   // scheme://user:password@host... -> scheme://user:***@host...
   auto scheme = url.find("://");
   if (scheme == std::string::npos) return url;
-  auto at = url.find('@', scheme + 3);
-  if (at == std::string::npos) return url;
+  // user:password@ lives in the authority, before the first '/', '?' or '#'.
+  const auto authority_end = url.find_first_of("/?#", scheme + 3);
+  const auto at = url.rfind('@', authority_end == std::string::npos ? std::string::npos : authority_end);
+  if (at == std::string::npos || at < scheme + 3) return url;
   auto colon = url.find(':', scheme + 3);
   if (colon == std::string::npos || colon > at) return url;
   return url.substr(0, colon + 1) + "***" + url.substr(at);

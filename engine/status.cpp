@@ -65,7 +65,7 @@ Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) 
       st.applied.push_back(&m);
     }
     if (row.sha256 != m.sha256) {
-      HashMismatch mm{m.name, row.sha256, m.sha256, differs_only_in_line_endings(m.up_sql, row.sha256)};
+      HashMismatch mm{m.name, row.sha256, m.sha256, differs_only_in_line_endings(m.dbmate_file.empty() ? m.up_sql : m.dbmate_file, row.sha256)};
       (mm.line_endings_only ? st.line_ending_only : st.hash_mismatches).push_back(mm);
     }
     by_name.erase(it);

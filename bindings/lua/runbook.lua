@@ -76,6 +76,11 @@ local function parse_value(p, raw, source)
   end
 end
 
+--- Registers a secret: masked in everything printed, logged or recorded from now on.
+function M.add_secret(value)
+  if type(value) == "string" then host.add_secret(value) end
+end
+
 --- Seconds in a duration string ("5s" -> 5, "2min" -> 120).
 function M.seconds(duration)
   if duration == nil or duration == "" or duration == "0" then return 0 end

@@ -1,8 +1,16 @@
 #include "cli_support.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +32,13 @@ std::string require_env(const char* name) {
   return v;
 }
 std::atomic<int> g_counter{0};
+
+rb::db::ConnectOptions admin_options(const std::string& dbname) {
+  rb::db::ConnectOptions o;
+  o.conninfo = "dbname=" + dbname;
+  o.application_name = "rbtest";
+  return o;
+}
 }  // namespace
 
 CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
@@ -43,14 +58,14 @@ CliResult run_cli(const std::vector<std::string>& args, const std::map<std::stri
 TempDatabase::TempDatabase(const std::string& prefix) {
   require_env("PGHOST");
   name_ = prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(++g_counter);
-  rb::db::Connection admin(rb::db::ConnectOptions{"dbname=postgres", "rbtest", false, "", ""});
+  rb::db::Connection admin(admin_options("postgres"));
   admin.run_script("DROP DATABASE IF EXISTS " + name_);
   admin.run_script("CREATE DATABASE " + name_);
 }
 
 TempDatabase::~TempDatabase() {
   try {
-    rb::db::Connection admin(rb::db::ConnectOptions{"dbname=postgres", "rbtest", false, "", ""});
+    rb::db::Connection admin(admin_options("postgres"));
     admin.run_script("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
   } catch (...) {
   }
@@ -62,7 +77,7 @@ std::string TempDatabase::url() const {
 }
 
 rb::db::Connection TempDatabase::connect() const {
-  return rb::db::Connection(rb::db::ConnectOptions{"dbname=" + name_, "rbtest", false, "", ""});
+  return rb::db::Connection(admin_options(name_));
 }
 
 long long TempDatabase::count(const std::string& sql) const {
@@ -126,6 +141,112 @@ std::vector<std::string> files_in(const std::string& dir, const std::string& suf
     if (f.size() >= suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0) out.push_back(f);
   }
   return out;
+}
+
+std::string psql(const TempDatabase& db, const std::string& sql) {
+  rb::Command c;
+  c.argv = {"psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db.name(), "-c", sql};
+  c.timeout_s = 60;
+  auto r = rb::run_command(c);
+  if (r.exit_code != 0) throw std::runtime_error("psql failed: " + r.err);
+  return r.out;
+}
+
+std::string sha256sum(const std::string& path) {
+  rb::Command c;
+  c.argv = {"sha256sum", path};
+  auto r = rb::run_command(c);
+  if (r.exit_code != 0) throw std::runtime_error("sha256sum failed: " + r.err);
+  return r.out.substr(0, r.out.find(' '));
+}
+
+std::vector<std::string> listing(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string url_encode(const std::string& s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
+
+int unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind failed");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+HttpServer::HttpServer() {
+  const std::string script = std::string(RUNBOOK_SOURCE_DIR) + "/tests/support/http_server.py";
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    ::close(in[0]);
+    ::close(in[1]);
+    throw std::runtime_error("pipe failed");
+  }
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::execlp("python3", "python3", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  ::close(out[1]);
+  stdin_fd_ = in[1];
+  std::string line;
+  char ch;
+  while (::read(out[0], &ch, 1) == 1 && ch != '\n') line += ch;
+  ::close(out[0]);
+  port_ = std::atoi(line.c_str());
+  if (port_ <= 0) {
+    ::close(stdin_fd_);
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    throw std::runtime_error("test HTTP server did not start: " + script);
+  }
+}
+
+HttpServer::~HttpServer() {
+  ::close(stdin_fd_);  // the server exits on its own when its stdin closes
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+}
+
+std::string HttpServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::string HttpServer::json_url(const std::string& body, int status) const {
+  return url("/json?body=" + url_encode(body) + "&status=" + std::to_string(status));
 }
 
 }  // namespace rbtest

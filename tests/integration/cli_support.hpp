@@ -52,4 +52,34 @@ std::string copy_sample_chain(const TempDir& dir);
 std::string read_file(const std::string& path);
 std::vector<std::string> files_in(const std::string& dir, const std::string& suffix);
 
+// psql -X -At -v ON_ERROR_STOP=1 -c `sql` against `db`: stdout (rows one a line, columns
+// separated by '|'). Throws with psql's stderr when it fails.
+std::string psql(const TempDatabase& db, const std::string& sql);
+// The SHA-256 of a file as printed by the sha256sum program (independent of the engine).
+std::string sha256sum(const std::string& path);
+// Names of the entries directly in `dir`, sorted (empty when it does not exist).
+std::vector<std::string> listing(const std::string& dir);
+// Percent-encodes a query-string value.
+std::string url_encode(const std::string& s);
+// A loopback TCP port nobody listens on (bound once, then released).
+int unused_port();
+
+// tests/support/http_server.py started as a child for one test: reads its port from the first
+// line of its stdout; ended by closing its stdin and signalling its pid when the object goes away.
+class HttpServer {
+ public:
+  HttpServer();
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  int port() const { return port_; }
+  std::string url(const std::string& path) const;  // http://127.0.0.1:PORT/path
+  std::string json_url(const std::string& body, int status = 200) const;
+
+ private:
+  int pid_ = -1;
+  int stdin_fd_ = -1;
+  int port_ = 0;
+};
+
 }  // namespace rbtest

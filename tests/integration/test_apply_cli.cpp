@@ -156,7 +156,10 @@ TEST_CASE("a waiting runner says who holds the lock and gives up after lock_wait
   TempDir dir;
   TempDatabase db;
   rbtest::copy_sample_chain(dir);
-  auto holder = rb::db::Connection(rb::db::ConnectOptions{"dbname=" + db.name(), "nightly-batch-job", false, "", ""});
+  rb::db::ConnectOptions holder_options;
+  holder_options.conninfo = "dbname=" + db.name();
+  holder_options.application_name = "nightly-batch-job";
+  rb::db::Connection holder(holder_options);
   auto probe = apply(dir, db, {"--yes", "--set", "target=0001"});
   REQUIRE(probe.code == 0);
   // The ledger's lock key: the first 8 bytes of SHA-256("runbook ledger <schema.table>").
@@ -318,7 +321,7 @@ TEST_CASE("the run record is written as JSON and Markdown, with secrets redacted
   CHECK(rec["exit_code"] == 0);
   CHECK_FALSE(rec["operator"].get<std::string>().empty());
   CHECK_FALSE(rec["host"].get<std::string>().empty());
-  CHECK(rec["steps"].size() == 5);
+  CHECK(rec["steps"].size() == 10);  // every step of apply.lua, see --describe
   for (const auto& s : rec["steps"]) {
     CHECK(s["status"] == "ok");
     CHECK(s.contains("duration_ms"));
