@@ -59,6 +59,13 @@ package.loaded.ffi = nil
 package.preload.ffi = nil
 -- Keep only the preload and Lua-file searchers: no C modules.
 for i = #package.loaders, 3, -1 do package.loaders[i] = nil end
+-- print goes where all operator output goes (stderr, secrets masked), never into --json.
+local say = require("runbook.host").say
+print = function(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  say("info", table.concat(parts, "\t"))
+end
 local traceback, getinfo = debug.traceback, debug.getinfo
 debug = { traceback = traceback, getinfo = getinfo }
 )LUA";
@@ -386,7 +393,13 @@ int list_runbooks(const HostOptions& options) {
 }
 
 int run_runbook(const HostOptions& options) {
-  std::signal(SIGINT, on_sigint);
+  // No SA_RESTART: ^C at a confirmation prompt interrupts the read, which then refuses.
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  // A closed stdout/stderr pipe (`| head`) must not kill a run halfway through a chain.
+  std::signal(SIGPIPE, SIG_IGN);
   Prepared p;
   prepare(p, options);
   lua_State* L = p.lua->get();

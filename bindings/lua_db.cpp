@@ -246,6 +246,18 @@ const luaL_Reg kConnMethods[] = {
     {nullptr, nullptr},
 };
 
+// db.split_password(url) -> url without its password, password (or nil). Lets a runbook
+// hand a password to pg_dump through PGPASSWORD instead of its command line.
+int db_split_password(lua_State* L) {
+  const std::string url = luaL_optstring(L, 1, "");
+  std::string password;
+  const std::string rest = db::without_password(url, password);
+  lua_pushstring(L, rest.c_str());
+  if (password.empty()) lua_pushnil(L);
+  else lua_pushstring(L, password.c_str());
+  return 2;
+}
+
 // db.with_database(url, name): the same server, another database (a key=value string).
 int db_with_database(lua_State* L) {
   const std::string url = luaL_optstring(L, 1, "");
@@ -257,6 +269,7 @@ int db_with_database(lua_State* L) {
 const luaL_Reg kDbFunctions[] = {
     {"connect", guarded<db_connect>},
     {"with_database", guarded<db_with_database>},
+    {"split_password", guarded<db_split_password>},
     {nullptr, nullptr},
 };
 

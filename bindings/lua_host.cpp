@@ -84,6 +84,13 @@ int host_event(lua_State* L) {
   return 0;
 }
 
+// Sets a top-level field of the run record (e.g. the database once connected).
+int host_journal_set(lua_State* L) {
+  const std::string key = check_string(L, 1);
+  journal(L).set(key, to_json(L, 2));
+  return 0;
+}
+
 int host_finish(lua_State* L) {
   const std::string status = check_string(L, 1);
   const int code = static_cast<int>(luaL_checkinteger(L, 2));
@@ -180,6 +187,7 @@ const luaL_Reg kHostFunctions[] = {
     {"step_finished", guarded<host_step_finished>},
     {"event", guarded<host_event>},
     {"finish", guarded<host_finish>},
+    {"journal_set", guarded<host_journal_set>},
     {"confirm", guarded<host_confirm>},
     {"interrupted", guarded<host_interrupted>},
     {"run_id", guarded<host_run_id>},

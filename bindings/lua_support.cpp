@@ -78,8 +78,9 @@ std::string opt_string_field(lua_State* L, int table, const char* key, const std
   std::string out = fallback;
   if (!lua_isnil(L, -1)) {
     if (!lua_isstring(L, -1)) {
+      const std::string got = luaL_typename(L, -1);
       lua_pop(L, 1);
-      luaL_error(L, "option '%s' must be a string", key);
+      raise(L, "config", std::string("option '") + key + "' must be a string, got " + luaL_typename(L, -1));
     }
     size_t len = 0;
     const char* s = lua_tolstring(L, -1, &len);
@@ -94,8 +95,9 @@ double opt_number_field(lua_State* L, int table, const char* key, double fallbac
   double out = fallback;
   if (!lua_isnil(L, -1)) {
     if (!lua_isnumber(L, -1)) {
+      const std::string got = luaL_typename(L, -1);
       lua_pop(L, 1);
-      luaL_error(L, "option '%s' must be a number", key);
+      raise(L, "config", std::string("option '") + key + "' must be a number, got " + luaL_typename(L, -1));
     }
     out = lua_tonumber(L, -1);
   }
@@ -108,8 +110,9 @@ bool opt_bool_field(lua_State* L, int table, const char* key, bool fallback) {
   bool out = fallback;
   if (!lua_isnil(L, -1)) {
     if (!lua_isboolean(L, -1)) {
+      const std::string got = luaL_typename(L, -1);
       lua_pop(L, 1);
-      luaL_error(L, "option '%s' must be a boolean", key);
+      raise(L, "config", std::string("option '") + key + "' must be a boolean, got " + luaL_typename(L, -1));
     }
     out = lua_toboolean(L, -1);
   }
@@ -184,7 +187,7 @@ nlohmann::json to_json(lua_State* L, int index) {
           arr.push_back(to_json(L, -1));
           lua_pop(L, 1);
         }
-        return count == 0 ? nlohmann::json::object() : arr;
+        return arr;  // an empty table is written as [] (lists are the common case in records)
       }
       auto obj = nlohmann::json::object();
       lua_pushnil(L);

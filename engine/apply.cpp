@@ -1,5 +1,6 @@
 #include "engine/apply.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -211,9 +212,11 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
   std::vector<const Migration*> todo;
   for (const auto* m : st.pending)
     if (m - chain.migrations.data() <= last) todo.push_back(m);
-  if (o.allow_drift)
+  if (o.allow_drift) {
     for (const auto* m : st.missing_in_db)
       if (m - chain.migrations.data() <= last) todo.push_back(m);
+    std::sort(todo.begin(), todo.end());  // chain order: gaps before the pending ones after them
+  }
 
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const Migration& m = *todo[i];
@@ -231,6 +234,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
     if (script.manages_own_transaction) {
+      SessionTimeouts timeouts(conn, o.lock_timeout, o.statement_timeout);
       try {
         conn.run_script(m.up_sql);
       } catch (const std::exception& e) {

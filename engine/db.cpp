@@ -111,6 +111,34 @@ std::string with_database(const std::string& conninfo, const std::string& dbname
   return out;
 }
 
+std::string without_password(const std::string& conninfo, std::string& password) {
+  password.clear();
+  if (conninfo.empty()) return conninfo;
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? err : "invalid connection string";
+    if (err) PQfreemem(err);
+    throw ConfigError("invalid database URL: " + first_line(msg));
+  }
+  std::string out;
+  for (auto* o = opts; o->keyword; ++o) {
+    if (!o->val || !*o->val) continue;
+    if (std::string(o->keyword) == "password") {
+      password = o->val;
+      continue;
+    }
+    std::string v;
+    for (const char* c = o->val; *c; ++c) {
+      if (*c == '\\' || *c == '\'') v += '\\';
+      v += *c;
+    }
+    out += std::string(out.empty() ? "" : " ") + o->keyword + "='" + v + "'";
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
 std::string with_keepalives(const std::string& conninfo) {
   if (conninfo.find("keepalives") != std::string::npos) return conninfo;
   const bool url = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
@@ -128,9 +156,25 @@ SqlFailure failure_of(const std::exception& e) {
   if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     f.sqlstate = sql->sqlstate();
     f.query = sql->query();
+  } else if (auto* mine = dynamic_cast<const SqlError*>(&e)) {
+    f.sqlstate = mine->sqlstate;
   }
   return f;
 }
+
+namespace {
+// Runs `fn`, turning libpqxx's exceptions into SqlError / StepError with clean messages.
+template <typename Fn>
+auto translated(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const pqxx::sql_error& e) {
+    throw SqlError(first_line(e.what()), e.sqlstate());
+  } catch (const pqxx::broken_connection& e) {
+    throw StepError("lost the database connection: " + first_line(e.what()));
+  }
+}
+}  // namespace
 
 struct Connection::Impl {
   explicit Impl(const std::string& conninfo) : conn(conninfo) {}
@@ -165,14 +209,18 @@ Result Connection::query(const std::string& sql, const std::vector<Param>& param
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  pqxx::nontransaction w(impl_->conn);
-  return to_result(w.exec_params(sql, pqxx::prepare::make_dynamic_params(values)));
+  return translated([&] {
+    pqxx::nontransaction w(impl_->conn);
+    return to_result(w.exec_params(sql, pqxx::prepare::make_dynamic_params(values)));
+  });
 }
 
 void Connection::run_script(const std::string& sql) {
   if (!is_open()) throw StepError("the database connection is closed");
-  pqxx::nontransaction w(impl_->conn);
-  w.exec(sql);
+  translated([&] {
+    pqxx::nontransaction w(impl_->conn);
+    w.exec(sql);
+  });
 }
 
 int Connection::run_batch(const std::vector<std::string>& statements, SqlFailure& failure) {

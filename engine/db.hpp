@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/errors.hpp"
+
 namespace rb::db {
 
 struct ConnectOptions {
@@ -35,6 +37,13 @@ struct Result {
 };
 
 using Param = std::optional<std::string>;  // nullopt = SQL NULL
+
+// A statement the server rejected: the message without libpq's "ERROR:  " prefix, and the
+// SQLSTATE so callers can tell e.g. a lock timeout (55P03) from a syntax error.
+struct SqlError : StepError {
+  SqlError(const std::string& message, std::string state) : StepError(message), sqlstate(std::move(state)) {}
+  std::string sqlstate;
+};
 
 // A failed statement, with what the server said about it.
 struct SqlFailure {
@@ -80,6 +89,9 @@ class Connection {
 
 // `conninfo` (URL or key=value) with its database replaced, as a key=value string.
 std::string with_database(const std::string& conninfo, const std::string& dbname);
+
+// `conninfo` as a key=value string without its password, which goes to `password`.
+std::string without_password(const std::string& conninfo, std::string& password);
 
 // Adds TCP keepalives (so a killed runner's advisory lock does not linger) to a conninfo
 // string or URL unless it sets them itself.

@@ -133,6 +133,17 @@ void Journal::event(const std::string& kind, const nlohmann::json& detail) {
   current_step()["events"].push_back(e);
   if (kind == "migration" || kind == "backup" || kind == "check" || kind == "artifact")
     record_[kind + "s"].push_back(detail);
+  // Backups are flushed at once: rollback finds them through the record.
+  if (kind == "backup") flush();
+  else flush_if_due();
+}
+
+void Journal::flush_if_due() {
+  if (std::chrono::steady_clock::now() - last_flush_ >= std::chrono::seconds(1)) flush();
+}
+
+void Journal::set(const std::string& key, const nlohmann::json& value) {
+  record_[key] = value;
   flush();
 }
 
@@ -156,7 +167,7 @@ std::string Journal::markdown() const {
     std::string v = str(r, key);
     if (!v.empty()) md += std::string("| ") + label + " | " + md_cell(v) + " |\n";
   }
-  if (r.contains("parameters") && !r["parameters"].empty()) {
+  if (r.contains("parameters") && r["parameters"].is_object() && !r["parameters"].empty()) {
     md += "\n## Parameters\n\n| Name | Value |\n|---|---|\n";
     for (auto it = r["parameters"].begin(); it != r["parameters"].end(); ++it)
       md += "| " + it.key() + " | " + md_cell(it.value().is_string() ? it.value().get<std::string>() : it.value().dump()) + " |\n";
@@ -202,6 +213,7 @@ void redact_values(nlohmann::json& j, const Redactor& r) {
 }  // namespace
 
 void Journal::flush() {
+  last_flush_ = std::chrono::steady_clock::now();
   if (dir_.empty()) return;
   if (redactor_) redact_values(record_, *redactor_);
   write_atomically(json_path(), record_.dump(2) + "\n");

@@ -1,6 +1,8 @@
 #pragma once
-// The run record: JSON plus a Markdown summary, rewritten after every event so a killed
-// run still leaves an accurate record of how far it got.
+// The run record: JSON plus a Markdown summary, rewritten at every step boundary and at
+// most once a second within a step, so a killed run still leaves a record of how far it
+// got without the cost of rewriting it after each of thousands of migrations.
+#include <chrono>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +30,7 @@ class Journal {
   // are also collected at the top level of the record under their plural names.
   void event(const std::string& kind, const nlohmann::json& detail);
   void finish(const std::string& status, int exit_code, const std::string& error = "");
+  void set(const std::string& key, const nlohmann::json& value);
 
   const nlohmann::json& record() const { return record_; }
   std::string json_path() const;
@@ -36,12 +39,14 @@ class Journal {
 
  private:
   void flush();
+  void flush_if_due();  // within a step: at most once a second
   nlohmann::json& current_step();
 
   std::string dir_;
   std::string run_id_;
   const Redactor* redactor_;
   nlohmann::json record_;
+  std::chrono::steady_clock::time_point last_flush_{};
 };
 
 }  // namespace rb

@@ -26,11 +26,22 @@ struct LedgerLock {
 
 std::string resolve(db::Connection& conn, Ledger& ledger, const Chain& chain, const std::string& name,
                     const std::string& as, RunMode mode, const std::string& run_id, const std::string& applied_by) {
-  const Migration* m = chain.find(name);
-  if (!m) throw ConfigError("resolve: " + name + " is not a migration in " + chain.directory);
   if (as != "applied" && as != "rolled-back")
     throw ConfigError("resolve: state must be \"applied\" or \"rolled-back\", got \"" + as + "\"");
   const bool live = changes_allowed(mode);
+  const Migration* m = chain.find(name);
+  if (!m) {
+    // A ledger row without a file (extra in DB) can only be resolved as rolled back.
+    bool in_ledger = false;
+    for (const auto& row : ledger.read()) in_ledger = in_ledger || row.filename == name;
+    if (!in_ledger || as != "rolled-back")
+      throw ConfigError("resolve: " + name + " is not a migration in " + chain.directory +
+                        (in_ledger ? " (a ledger row without a file can only be resolved as rolled-back)" : ""));
+    LedgerLock lock(conn, ledger.lock_key(), live);
+    if (!live) return "would remove the ledger row of " + name + " (no such file)";
+    ledger.remove(name);
+    return "removed the ledger row of " + name + ", which has no migration file";
+  }
   LedgerLock lock(conn, ledger.lock_key(), live);
   if (live) ledger.ensure();
   if (!live) return "would mark " + m->name + " as " + as;

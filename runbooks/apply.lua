@@ -32,20 +32,17 @@ return runbook.define {
     acknowledge_destructive = false,  -- destructive lint findings need an explicit yes
   },
   steps = {
-    runbook.step("connect", "Connect to the database and show the server", preflight.connect),
-    runbook.step("parity", "Ledger parity and the pending migrations", migrate.parity),
+    runbook.gate("connect", "Connect to the database and show the server", preflight.connect),
+    runbook.gate("parity", "Ledger parity and the pending migrations", migrate.parity),
     runbook.step("review", "Show the pending SQL and lint findings", preflight.review),
     runbook.step("preflight", "Extensions available, long transactions, connections, disk space", preflight.server),
-    runbook.step("confirm", "Ask the operator before anything changes", migrate.confirm),
+    runbook.gate("confirm", "Ask the operator before anything changes", migrate.confirm),
     runbook.step("pause", "Pause workers and enter maintenance mode (environment hooks)", hooks.pause),
-    runbook.step("backup", "pg_dump -Fc, verified with pg_restore --list, size and SHA-256 recorded", backup.take),
+    runbook.gate("backup", "pg_dump -Fc, verified with pg_restore --list, size and SHA-256 recorded", backup.take),
     runbook.step("apply", "Apply the pending migrations under the advisory lock", migrate.apply),
     runbook.step("verify", "Post-verify: parity, connections, long transactions, invalid indexes, expected objects, health", checks.verify_all),
     runbook.step("resume", "Leave maintenance mode and resume workers", hooks.resume),
   },
   -- Workers paused by this run are resumed whatever happened after.
-  on_failure = function(ctx, err)
-    hooks.resume(ctx)
-    ctx:warn("the database is as the failed step left it; see the message above and the run record")
-  end,
+  on_failure = function(ctx) hooks.resume(ctx) end,
 }

@@ -15,8 +15,8 @@ return runbook.define {
   },
   settings = { confirm = false },
   steps = {
-    runbook.step("connect", "Connect to the database", preflight.connect),
-    runbook.step("confirm", "Ask the operator", function(ctx)
+    runbook.gate("connect", "Connect to the database", preflight.connect),
+    runbook.gate("confirm", "Ask the operator", function(ctx)
       local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
       ctx:confirm { question = string.format("Record migrations up to %s as applied in %s without running them?",
         ctx.params.version, tostring(ctx:db())), token = token or nil }

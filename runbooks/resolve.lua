@@ -18,7 +18,7 @@ return runbook.define {
   },
   settings = { confirm = false },
   steps = {
-    runbook.step("connect", "Connect to the database", preflight.connect),
+    runbook.gate("connect", "Connect to the database", preflight.connect),
     runbook.step("show", "Show the migration's ledger state", function(ctx)
       local st = migrate.status(ctx)
       for _, d in ipairs(st.dirty) do
@@ -26,7 +26,7 @@ return runbook.define {
       end
       ctx:log("%s", migrate.summary(st))
     end),
-    runbook.step("confirm", "Ask the operator", function(ctx)
+    runbook.gate("confirm", "Ask the operator", function(ctx)
       local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
       ctx:confirm { question = string.format("Mark %s as %s in %s?", ctx.params.migration, ctx.params.as, tostring(ctx:db())), token = token or nil }
     end),

@@ -87,9 +87,9 @@ return runbook.define {
   },
   settings = { confirm = false, maintenance = true },
   steps = {
-    runbook.step("connect", "Connect to the database", preflight.connect),
-    runbook.step("plan", "Down scripts if all exist (and not method=restore), else the last recorded backup", plan),
-    runbook.step("confirm", "Ask the operator", confirm),
+    runbook.gate("connect", "Connect to the database", preflight.connect),
+    runbook.gate("plan", "Down scripts if all exist (and not method=restore), else the last recorded backup", plan),
+    runbook.gate("confirm", "Ask the operator", confirm),
     runbook.step("pause", "Pause workers and enter maintenance mode (environment hooks)", hooks.pause),
     runbook.step("rollback", "Run the down scripts, or restore into a fresh database and switch", rollback),
     runbook.step("verify", "The ledger must be consistent with the schema; no invalid indexes", verify),

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   app.add_option("--env", o.env, "environment from the environments file (database, tokens, hooks)");
   app.add_option("--environments", o.environments_file,
                  "Lua environments file (default: $RUNBOOK_ENVIRONMENTS or ./environments.lua)");
-  app.add_option("--set", sets, "set a runbook parameter: --set key=value (repeatable)");
+  // One value per occurrence, so `--set a=b apply.lua` does not swallow the runbook name.
+  app.add_option("--set", sets, "set a runbook parameter: --set key=value (repeatable)")->allow_extra_args(false);
   app.add_flag("--dry-run,-n", dry_run, "read for real, change nothing; print the SQL, commands and requests");
   app.add_option("--confirm", o.confirm, "answer a typed-token confirmation (e.g. --confirm PROD-OK)");
   app.add_flag("--yes,-y", o.yes, "answer plain yes/no confirmations (never a typed-token one)");
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print the run record as JSON on stdout when the run ends");
   app.add_option("--from", o.from, "start at this step");
   app.add_option("--only", o.only, "run only this step");
-  app.add_option("--skip", o.skip, "skip this step (repeatable)");
+  app.add_option("--skip", o.skip, "skip this step (repeatable; gates always run)")->allow_extra_args(false);
   app.add_flag("--list", list, "list the runbooks on the search path");
   app.add_flag("--describe", describe, "show the runbook's parameters and steps; connects to nothing");
   app.add_flag("--quiet,-q", quiet, "only warnings and errors");

@@ -164,6 +164,14 @@ function M.step(name, description, run)
   return { name = name, description = description or "", run = run }
 end
 
+--- A gate: a step that --only, --from and --skip never leave out (connections, parity,
+--- confirmations, required backups): policy must not depend on how the run was started.
+function M.gate(name, description, run)
+  local s = M.step(name, description, run)
+  s.gate = true
+  return s
+end
+
 local DEFINE_KEYS = { name = true, description = true, params = true, settings = true, steps = true,
   on_failure = true, finally = true }
 
@@ -318,7 +326,7 @@ local ENV_KEYS = {
   max_connections = "number", long_transaction = "string", secrets_env = "table",
 }
 local HOOK_KEYS = { pause_workers = true, resume_workers = true, maintenance_on = true, maintenance_off = true,
-  upload_backup = true, before_apply = true, after_apply = true }
+  upload_backup = true }
 M.ENV_KEYS = ENV_KEYS
 
 local function sorted_keys(t)
@@ -432,6 +440,7 @@ function Context:db()
     url = self:database_url(),
     application_name = "runbook " .. self.runbook,
   }
+  host.journal_set("database", tostring(self._db):gsub("^db connection ", ""))
   return self._db
 end
 
@@ -509,7 +518,9 @@ function M.describe(rb)
   end
   add("")
   add("Steps:")
-  for i, s in ipairs(rb.steps) do add(string.format("  %2d. %-20s %s", i, s.name, s.description or "")) end
+  for i, s in ipairs(rb.steps) do
+    add(string.format("  %2d. %-20s %s%s", i, s.name, s.description or "", s.gate and " [gate: always runs]" or ""))
+  end
   return table.concat(lines, "\n")
 end
 
@@ -538,13 +549,19 @@ local function select_steps(rb, opts)
   check(opts.from, "--from")
   check(opts.only, "--only")
   local skip = {}
-  for _, s in ipairs(opts.skip or {}) do check(s, "--skip"); skip[s] = true end
+  for _, s in ipairs(opts.skip or {}) do
+    check(s, "--skip")
+    if rb.steps[rb:step_index(s)].gate then
+      raise_config(string.format("--skip %s: %s is a gate of %s (connection, parity, confirmation or required backup) and always runs", s, s, rb.name))
+    end
+    skip[s] = true
+  end
   local started = not opts.from or opts.from == ""
   local plan = {}
   for _, s in ipairs(rb.steps) do
     if opts.from == s.name then started = true end
-    local run = started and not skip[s.name] and (not opts.only or opts.only == "" or opts.only == s.name)
-    plan[#plan + 1] = { step = s, run = run }
+    local selected = started and not skip[s.name] and (not opts.only or opts.only == "" or opts.only == s.name)
+    plan[#plan + 1] = { step = s, run = selected or s.gate == true }
   end
   return plan
 end
@@ -575,13 +592,18 @@ function M.run(rb, opts)
 
   local failure
   for i, item in ipairs(plan) do
-    if not item.run then
+    if failure then
+      host.journal_skip(item.step.name, "not run: step " .. failure.step .. " failed")
+    elseif not item.run then
       host.journal_skip(item.step.name, "not selected")
     else
       if host.interrupted() then
-        failure = { kind = "aborted", message = "interrupted by the operator before step " .. item.step.name }
-        break
+        failure = { kind = "aborted", step = item.step.name,
+          message = "interrupted by the operator before step " .. item.step.name }
+        host.journal_skip(item.step.name, "not run: interrupted")
       end
+    end
+    if item.run and not failure then
       host.say("step", string.format("[%d/%d] %s", i, #plan, item.step.name))
       host.step_started(item.step.name, item.step.description or "")
       local ok, err = xpcall(item.step.run, traceback_handler, ctx)
@@ -591,7 +613,6 @@ function M.run(rb, opts)
         err.step = item.step.name
         failure = err
         host.step_finished(err.kind == "aborted" and "aborted" or "failed", err.message)
-        break
       end
     end
   end

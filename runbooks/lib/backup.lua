@@ -1,6 +1,7 @@
 -- Backups (seeds 001 and 004): pg_dump in custom format, verified with pg_restore --list,
 -- size and SHA-256 recorded in the run record; restore into a fresh database and switch.
 local shell = require "shell"
+local db = require "db"
 local hash = require "hash"
 local files = require "files"
 local json = require "json"
@@ -24,17 +25,21 @@ function M.dir(ctx)
     or (ctx.env and ctx.env.backup_dir) or ".runbook/backups"
 end
 
-local function dbname_arg(ctx)
-  local url = ctx:database_url()
-  return url ~= "" and { "--dbname=" .. url } or {}
+-- pg_dump/pg_restore connection: the URL without its password on the command line (where
+-- `ps` would show it); the password travels in PGPASSWORD.
+local function connection_args(ctx, cmd, url)
+  url = url or ctx:database_url()
+  if url == "" then return cmd end
+  local rest, password = db.split_password(url)
+  cmd[#cmd + 1] = "--dbname=" .. rest
+  if password then cmd.env = { PGPASSWORD = password } end
+  return cmd
 end
 
 --- Dumps the database to `file` and verifies the archive; returns the backup record.
 function M.dump(ctx, file)
   local name, size = database.current(ctx)
-  local cmd = { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }
-  for _, a in ipairs(dbname_arg(ctx)) do cmd[#cmd + 1] = a end
-  shell.run(cmd)
+  shell.run(connection_args(ctx, { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }))
   if ctx.dry_run then return nil end
   -- pg_restore --list reads the whole table of contents: a cheap completeness check.
   local list = shell.run { "pg_restore", "--list", file, read_only = true }
@@ -116,8 +121,10 @@ function M.restore(ctx, backup)
     return
   end
   database.create(ctx, admin, fresh)
-  shell.run { "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
-    "--dbname=" .. database.url_for(ctx, fresh), backup.path, timeout = 6 * 3600 }
+  local restore = connection_args(ctx, { "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
+    timeout = 6 * 3600 }, database.url_for(ctx, fresh))
+  restore[#restore + 1] = backup.path
+  shell.run(restore)
   database.switch(ctx, admin, name, fresh, name .. "_before_restore_" .. stamp)
   ctx:record("restore", { backup = backup.path, sha256 = backup.sha256, database = name })
   admin:close()

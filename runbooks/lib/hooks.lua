@@ -47,8 +47,11 @@ end
 function M.resume(ctx)
   if not ctx.state.paused then return end
   ctx.state.paused = false
-  M.run(ctx, "maintenance_off")
-  M.run(ctx, "resume_workers")
+  -- Both hooks always get their turn; the first failure is raised afterwards.
+  local ok_off, err_off = pcall(M.run, ctx, "maintenance_off")
+  local ok_resume, err_resume = pcall(M.run, ctx, "resume_workers")
+  if not ok_off then error(err_off, 0) end
+  if not ok_resume then error(err_resume, 0) end
 end
 
 return M

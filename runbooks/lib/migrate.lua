@@ -60,9 +60,12 @@ function M.to_apply(ctx)
   ctx.state.status = st
   local chain, out = M.chain(ctx), {}
   local target = chain:get(ctx.params.target)
-  if not target then ctx:fail("target " .. ctx.params.target .. " is not a migration in " .. ctx.params.migrations) end
+  if not target then ctx:config_error("target " .. ctx.params.target .. " is not a migration in " .. ctx.params.migrations) end
+  -- Chain order is the engine's (numeric-aware) order: compare positions, not version text.
+  local position = {}
+  for i, m in ipairs(chain:list()) do position[m.name] = i end
   for _, name in ipairs(st.pending) do
-    if chain:get(name).version <= target.version or name == target.name then out[#out + 1] = name end
+    if position[name] <= position[target.name] then out[#out + 1] = name end
   end
   return out
 end

@@ -35,8 +35,10 @@ function M.review(ctx)
     return
   end
   local destructive = {}
+  local show = #pending <= 20 and ctx.log or ctx.detail
+  if #pending > 20 then ctx:log("%d pending migrations: their SQL is shown with -v", #pending) end
   for _, m in ipairs(pending) do
-    ctx:log("----- %s -----\n%s", m.up_path, (m.up_sql:gsub("%s+$", "")))
+    show(ctx, "----- %s -----\n%s", m.up_path, (m.up_sql:gsub("%s+$", "")))
     for _, f in ipairs(sql.lint(m.up_sql, m.up_path)) do
       ctx:warn("%s:%d: [%s] %s", f.file, f.line, f.rule, f.message)
       ctx:record("lint", f)
