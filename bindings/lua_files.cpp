@@ -50,6 +50,11 @@ int files_size(lua_State* L) {
   return 1;
 }
 
+int files_absolute(lua_State* L) {
+  lua_pushstring(L, files::absolute(check_string(L, 1)).c_str());
+  return 1;
+}
+
 int files_free_space(lua_State* L) {
   lua_pushnumber(L, static_cast<double>(files::free_space(check_string(L, 1))));
   return 1;
@@ -68,6 +73,7 @@ int files_mkdir(lua_State* L) {
 
 const luaL_Reg kFilesFunctions[] = {
     {"free_space", guarded<files_free_space>},
+    {"absolute", guarded<files_absolute>},
     {"mkdir", guarded<files_mkdir>},
     {"read", guarded<files_read>},
     {"write", guarded<files_write>},

@@ -123,7 +123,7 @@ int host_confirm(lua_State* L) {
         say(st, "info", question + " confirmed by --confirm");
         return 0;
       }
-      throw AbortError("--confirm does not match the token this run requires; nothing more was changed");
+      throw AbortError("--confirm does not match the token this run requires (" + token + "); nothing more was changed");
     }
     if (isatty(STDIN_FILENO)) {
       std::cerr << question << "\nType " << token << " to continue: " << std::flush;

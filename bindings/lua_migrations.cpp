@@ -249,6 +249,25 @@ int mig_apply(lua_State* L) {
   return 2;
 }
 
+// migrations.rollback_targets(conn, chain, {count=, to=}) -> the applied migrations the
+// request names, newest first (whether or not they have down scripts).
+int mig_rollback_targets(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  const int count = static_cast<int>(opt_number_field(L, 3, "count", 1));
+  const std::string to = opt_string_field(L, 3, "to", "");
+  migrations::Ledger ledger(conn, ledger_name(L, 3));
+  const auto st = migrations::compute_status(chain, ledger.read());
+  const auto targets = migrations::rollback_targets(chain, st, count, to);
+  lua_createtable(L, static_cast<int>(targets.size()), 0);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    lua_pushstring(L, targets[i]->name.c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
 // migrations.rollback_plan(conn, chain, {count=, to=}) -> names (newest first); raises a
 // config error when a down script is missing.
 int mig_rollback_plan(lua_State* L) {
@@ -344,6 +363,7 @@ const luaL_Reg kMigrationFunctions[] = {
     {"status", guarded<mig_status>},
     {"apply", guarded<mig_apply>},
     {"rollback_plan", guarded<mig_rollback_plan>},
+    {"rollback_targets", guarded<mig_rollback_targets>},
     {"rollback", guarded<mig_rollback>},
     {"resolve", guarded<mig_resolve>},
     {"baseline", guarded<mig_baseline>},

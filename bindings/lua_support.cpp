@@ -80,7 +80,7 @@ std::string opt_string_field(lua_State* L, int table, const char* key, const std
     if (!lua_isstring(L, -1)) {
       const std::string got = luaL_typename(L, -1);
       lua_pop(L, 1);
-      raise(L, "config", std::string("option '") + key + "' must be a string, got " + luaL_typename(L, -1));
+      raise(L, "config", std::string("option '") + key + "' must be a string, got " + got);
     }
     size_t len = 0;
     const char* s = lua_tolstring(L, -1, &len);
@@ -97,7 +97,7 @@ double opt_number_field(lua_State* L, int table, const char* key, double fallbac
     if (!lua_isnumber(L, -1)) {
       const std::string got = luaL_typename(L, -1);
       lua_pop(L, 1);
-      raise(L, "config", std::string("option '") + key + "' must be a number, got " + luaL_typename(L, -1));
+      raise(L, "config", std::string("option '") + key + "' must be a number, got " + got);
     }
     out = lua_tonumber(L, -1);
   }
@@ -112,7 +112,7 @@ bool opt_bool_field(lua_State* L, int table, const char* key, bool fallback) {
     if (!lua_isboolean(L, -1)) {
       const std::string got = luaL_typename(L, -1);
       lua_pop(L, 1);
-      raise(L, "config", std::string("option '") + key + "' must be a boolean, got " + luaL_typename(L, -1));
+      raise(L, "config", std::string("option '") + key + "' must be a boolean, got " + got);
     }
     out = lua_toboolean(L, -1);
   }

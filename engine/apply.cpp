@@ -282,6 +282,18 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
 }
 
 std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& st, int count, const std::string& to) {
+  const auto plan = rollback_targets(chain, st, count, to);
+  std::string missing;
+  for (const auto* m : plan)
+    if (m->down_sql.find_first_not_of(" \t\r\n") == std::string::npos) missing += "\n  - " + m->name;
+  if (!missing.empty())
+    throw ConfigError("cannot roll back with down scripts: these migrations have none" + missing +
+                      "\n  Restore from the backup instead, or write a forward fix.");
+  return plan;
+}
+
+std::vector<const Migration*> rollback_targets(const Chain& chain, const Status& st, int count,
+                                               const std::string& to) {
   std::vector<const Migration*> applied = st.applied;  // chain order, oldest first
   std::vector<const Migration*> plan;
   if (!to.empty()) {
@@ -297,12 +309,6 @@ std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& st
     for (auto it = applied.rbegin(); it != applied.rend() && static_cast<int>(plan.size()) < count; ++it)
       plan.push_back(*it);
   }
-  std::string missing;
-  for (const auto* m : plan)
-    if (m->down_sql.find_first_not_of(" \t\r\n") == std::string::npos) missing += "\n  - " + m->name;
-  if (!missing.empty())
-    throw ConfigError("cannot roll back with down scripts: these migrations have none" + missing +
-                      "\n  Restore from the backup instead, or write a forward fix.");
   return plan;
 }
 

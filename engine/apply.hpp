@@ -75,8 +75,12 @@ struct RollbackOptions {
 ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& options,
                      const ApplyObserver& observer = {});
 
-// Which migrations a rollback would undo, newest first; throws rb::ConfigError when a down
-// script is missing or the request does not match the ledger.
+// Which applied migrations a request (the newest `count`, or all after `to`) names, newest
+// first; throws rb::ConfigError when the request does not match the ledger.
+std::vector<const Migration*> rollback_targets(const Chain& chain, const Status& status, int count,
+                                               const std::string& to);
+
+// rollback_targets, and rb::ConfigError when one of them has no down script.
 std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& status, int count,
                                             const std::string& to);
 

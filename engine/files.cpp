@@ -46,6 +46,10 @@ void make_directories(const std::string& dir) {
   if (ec) throw ConfigError("cannot create directory " + dir + ": " + ec.message());
 }
 
+std::string absolute(const std::string& path) {
+  return fs::absolute(path).lexically_normal().string();
+}
+
 bool exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);

@@ -31,6 +31,11 @@ local function locate(ctx)
   local applied = false
   for _, n in ipairs(st.applied) do applied = applied or n == m.name end
   if not applied then ctx:fail(m.name .. " is not applied, so there is nothing to revert (roll it out of the chain instead)") end
+  -- The fix is applied alone: pending migrations would otherwise go in with it, unreviewed.
+  if #st.pending > 0 then
+    ctx:fail(string.format("%d migration(s) are pending (%s): apply or remove them first; forward-fix applies only the fix",
+      #st.pending, table.concat(st.pending, ", ")))
+  end
   ctx.state.target = m
   ctx:log("reverting %s%s", m.name, m.has_down and (" using its down script " .. m.down_path) or " (it has no down script: a template will be written)")
 end

@@ -11,21 +11,40 @@ local database = require "lib.database"
 local hooks = require "lib.hooks"
 local checks = require "lib.checks"
 
--- Decides between down scripts and a restore, and says why.
+-- An engine error's text without the Lua location in front.
+local function message_of(err) return (tostring(err):gsub("^[^\n]-%.lua:%d+: ", "")) end
+
+local function same_set(a, b)
+  if #a ~= #b then return false end
+  local seen = {}
+  for _, x in ipairs(a) do seen[x] = true end
+  for _, x in ipairs(b) do if not seen[x] then return false end end
+  return true
+end
+
+-- Decides between down scripts and a restore, and says why. A restore is only chosen by
+-- itself when it undoes exactly what was asked: the migrations the ledger records after
+-- the backup must be the requested ones, nothing more.
 local function plan(ctx)
   local chain = migrate.chain(ctx)
   local method = ctx.params.method
+  local request = migrate.ledger_opts(ctx, { count = ctx.params.count, to = ctx.params.to })
+  local ok, requested = pcall(migrations.rollback_targets, ctx:db(), chain, request)
+  if not ok then ctx:config_error(message_of(requested)) end
+  if #requested == 0 then
+    ctx.state.method, ctx.state.names = "down", {}
+    ctx:log("nothing to roll back")
+    return
+  end
   if method ~= "restore" then
-    local ok, names = pcall(migrations.rollback_plan, ctx:db(), chain,
-      migrate.ledger_opts(ctx, { count = ctx.params.count, to = ctx.params.to }))
-    if ok then
-      ctx.state.method, ctx.state.names = "down", names
-      ctx:log("plan: run the down scripts of %s (newest first)", table.concat(names, ", "))
-      if #names == 0 then ctx:log("nothing to roll back") end
+    local has_downs, err = pcall(migrations.rollback_plan, ctx:db(), chain, request)
+    if has_downs then
+      ctx.state.method, ctx.state.names = "down", requested
+      ctx:log("plan: run the down scripts of %s (newest first)", table.concat(requested, ", "))
       return
     end
-    if method == "down" then ctx:fail(tostring(names)) end
-    ctx:warn("down scripts cannot do it: %s", tostring(names))
+    if method == "down" then ctx:fail(message_of(err)) end
+    ctx:warn("down scripts cannot do it: %s", message_of(err))
   end
   local name = database.current(ctx)
   local b = backup.latest(ctx, name)
@@ -33,16 +52,28 @@ local function plan(ctx)
     ctx:fail("no backup of " .. name .. " recorded in the run records under " .. ctx.journal_dir ..
       "; restore by hand from your provider's snapshot (seed 001, rollback option 2)")
   end
-  ctx.state.method, ctx.state.backup = "restore", b
-  ctx:log("plan: restore %s (taken by run %s of %s, sha256 %s); the current database is kept under another name",
-    b.path, b.run_id, b.runbook, b.sha256)
+  local undone = backup.undone_by(ctx, b)
+  if not same_set(undone, requested) then
+    local why = string.format("restoring %s (taken %s by run %s) would undo %d migration(s): %s; you asked for %s",
+      b.path, b.taken_at, b.run_id, #undone, #undone > 0 and table.concat(undone, ", ") or "none",
+      table.concat(requested, ", "))
+    if method ~= "restore" then
+      ctx:fail(why .. ".\n  Nothing was changed. Pass --set method=restore to restore that backup anyway, or write a forward fix.")
+    end
+    ctx:warn("%s", why)
+  end
+  ctx.state.method, ctx.state.backup, ctx.state.names = "restore", b, undone
+  ctx:log("plan: restore %s (taken %s by run %s of %s, sha256 %s), undoing %s; the current database is kept under another name",
+    b.path, b.taken_at, b.run_id, b.runbook, b.sha256, #undone > 0 and table.concat(undone, ", ") or "no migrations")
 end
 
 local function confirm(ctx)
   if ctx.state.method == "down" and #ctx.state.names == 0 then return end
   local what = ctx.state.method == "down"
     and string.format("Roll back %d migration(s) with their down scripts on %s?", #ctx.state.names, tostring(ctx:db()))
-    or string.format("Restore %s over %s? Everything written since the backup is replaced.", ctx.state.backup.path, tostring(ctx:db()))
+    or string.format("Restore %s over %s? It undoes %s and replaces everything written since %s.",
+      ctx.state.backup.path, tostring(ctx:db()), #ctx.state.names > 0 and table.concat(ctx.state.names, ", ") or "no migrations",
+      ctx.state.backup.taken_at)
   local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
   ctx:confirm { question = what, token = token or nil }
 end

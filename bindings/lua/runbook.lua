@@ -296,7 +296,12 @@ function Runbook:replace(name, replacement)
   if type(replacement) == "function" then
     replacement = { name = c.steps[i].name, description = c.steps[i].description, run = replacement }
   end
-  c.steps[i] = check_step(replacement, c.source)
+  check_step(replacement, c.source)
+  -- A gate stays a gate: replacing how a confirmation asks must not make it skippable.
+  if c.steps[i].gate and not replacement.gate then
+    replacement = { name = replacement.name, description = replacement.description, run = replacement.run, gate = true }
+  end
+  c.steps[i] = replacement
   return c
 end
 
@@ -404,10 +409,11 @@ function Context:detail(fmt, ...) host.say("debug", select("#", ...) > 0 and str
 --- Adds an event to the run record (kinds "check", "backup", "artifact" are also listed at the top).
 function Context:record(kind, detail) host.event(kind, detail or {}) end
 function Context:artifact(name, value) host.event("artifact", { name = name, value = value }) end
-function Context:fail(message) error(make_error("failed", message, 2), 0) end
-function Context:abort(message) error(make_error("aborted", message, 2), 0) end
-function Context:verify_failed(message) error(make_error("verify_failed", message, 2), 0) end
-function Context:config_error(message) error(make_error("config", message, 2), 0) end
+-- Deliberate failures speak to the operator: no Lua file:line in front (the step is named).
+function Context:fail(message) error(make_error("failed", message, 0), 0) end
+function Context:abort(message) error(make_error("aborted", message, 0), 0) end
+function Context:verify_failed(message) error(make_error("verify_failed", message, 0), 0) end
+function Context:config_error(message) error(make_error("config", message, 0), 0) end
 
 --- Asks the operator. `{ token = "PROD-OK" }` asks for a typed token (answered by --confirm);
 --- `{ question = "Apply 3 migrations?" }` asks yes/no (answered by --yes). Aborts on refusal.
@@ -552,7 +558,7 @@ local function select_steps(rb, opts)
   for _, s in ipairs(opts.skip or {}) do
     check(s, "--skip")
     if rb.steps[rb:step_index(s)].gate then
-      raise_config(string.format("--skip %s: %s is a gate of %s (connection, parity, confirmation or required backup) and always runs", s, s, rb.name))
+      raise_config(string.format("--skip %s: %s is a gate of %s and always runs (see --describe)", s, s, rb.name))
     end
     skip[s] = true
   end
@@ -567,6 +573,7 @@ local function select_steps(rb, opts)
 end
 
 function M.run(rb, opts)
+  host.add_secret_url(os.getenv("DATABASE_URL"))
   local env
   if opts.env and opts.env ~= "" then env = M.load_environment(opts.environments, opts.env) end
   local params = resolve_params(rb, opts.sets or {}, env)
@@ -593,7 +600,8 @@ function M.run(rb, opts)
   local failure
   for i, item in ipairs(plan) do
     if failure then
-      host.journal_skip(item.step.name, "not run: step " .. failure.step .. " failed")
+      host.journal_skip(item.step.name, failure.kind == "aborted" and ("not run: the run was aborted at " .. failure.step)
+        or ("not run: step " .. failure.step .. " failed"))
     elseif not item.run then
       host.journal_skip(item.step.name, "not selected")
     else

@@ -20,9 +20,10 @@ function M.policy(ctx)
   return STRICTNESS[b] > STRICTNESS[a] and b or a
 end
 
+--- Where backups go, as an absolute path: the run record must find them from anywhere.
 function M.dir(ctx)
-  return (ctx.params.backup_dir and ctx.params.backup_dir ~= "" and ctx.params.backup_dir)
-    or (ctx.env and ctx.env.backup_dir) or ".runbook/backups"
+  return files.absolute((ctx.params.backup_dir and ctx.params.backup_dir ~= "" and ctx.params.backup_dir)
+    or (ctx.env and ctx.env.backup_dir) or ".runbook/backups")
 end
 
 -- pg_dump/pg_restore connection: the URL without its password on the command line (where
@@ -38,7 +39,11 @@ end
 
 --- Dumps the database to `file` and verifies the archive; returns the backup record.
 function M.dump(ctx, file)
+  file = files.absolute(file)
   local name, size = database.current(ctx)
+  -- The server's clock when the dump starts: what a restore of it undoes is everything
+  -- the ledger records after this moment.
+  local taken_at = ctx:db():value("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
   shell.run(connection_args(ctx, { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }))
   if ctx.dry_run then return nil end
   -- pg_restore --list reads the whole table of contents: a cheap completeness check.
@@ -51,7 +56,7 @@ function M.dump(ctx, file)
     ctx:fail("backup " .. file .. " is not a readable custom-format archive (pg_restore --list)")
   end
   local b = {
-    path = file, size = files.size(file), sha256 = hash.sha256_file(file), format = "custom",
+    path = file, size = files.size(file), sha256 = hash.sha256_file(file), format = "custom", taken_at = taken_at,
     database = name, database_size = size, toc_entries = entries,
   }
   ctx:record("backup", b)
@@ -86,23 +91,39 @@ end
 function M.latest(ctx, name)
   local dir = ctx.journal_dir
   if not files.exists(dir) then return nil end
-  local records = files.list(dir)
-  for i = #records, 1, -1 do -- run ids sort by time
-    local f = records[i]
+  local newest
+  for _, f in ipairs(files.list(dir)) do
     if f:match("%.json$") then
       local ok, rec = pcall(json.decode, files.read(dir .. "/" .. f))
       if ok and type(rec) == "table" and rec.run_id ~= ctx.run_id then
-        for j = #(rec.backups or {}), 1, -1 do
-          local b = rec.backups[j]
-          if b.database == name and files.exists(b.path) then
-            b.run_id = rec.run_id
-            b.runbook = rec.runbook
-            return b
+        for _, b in ipairs(rec.backups or {}) do
+          -- Ordered by when the dump started (to the microsecond), not by file name:
+          -- two runs in the same second must not be confused.
+          if b.database == name and b.taken_at and files.exists(b.path)
+              and (not newest or b.taken_at > newest.taken_at) then
+            newest = b
+            b.run_id, b.runbook = rec.run_id, rec.runbook
           end
         end
       end
     end
   end
+  return newest
+end
+
+--- Migrations a restore of `backup` would undo: those the ledger records after the dump.
+function M.undone_by(ctx, backup)
+  local ledger = ctx.params.ledger or "public.schema_migrations"
+  local schema, tbl = ledger:match("^([^.]+)%.(.+)$")
+  if not schema then schema, tbl = "public", ledger end
+  local db_ = ctx:db()
+  if not db_:value("SELECT to_regclass($1) IS NOT NULL", ledger) then return {} end
+  local q = db_:value("SELECT format('%I.%I', $1::text, $2::text)", schema, tbl)
+  local out = {}
+  for _, r in ipairs(db_:query("SELECT filename FROM " .. q .. " WHERE applied_at > $1::timestamptz ORDER BY applied_at DESC, filename DESC", backup.taken_at)) do
+    out[#out + 1] = r.filename
+  end
+  return out
 end
 
 --- Restores `backup` into a fresh database, then switches it in place of the current one.

@@ -16,8 +16,6 @@ using rbtest::TempDir;
 namespace {
 const char* kLedgerCount = "SELECT count(*) FROM schema_migrations";
 
-std::map<std::string, std::string> env_for(const TempDatabase& db) { return {{"DATABASE_URL", db.url()}}; }
-
 CliResult run(const TempDir& dir, const TempDatabase& db, const std::string& runbook,
               std::vector<std::string> extra = {}, std::map<std::string, std::string> env = {}) {
   std::vector<std::string> args{runbook, "--journal", dir.path() + "/journal"};
@@ -77,6 +75,17 @@ void drop_leftovers(const TempDatabase& db) {
   for (const auto& row : r.rows) admin.run_script("DROP DATABASE IF EXISTS " + admin.quote_name(row[0].text) + " WITH (FORCE)");
 }
 
+// Drops those leftovers when the test ends, also when an assertion stopped it early.
+struct LeftoverGuard {
+  const TempDatabase& db;
+  ~LeftoverGuard() {
+    try {
+      drop_leftovers(db);
+    } catch (...) {
+    }
+  }
+};
+
 // A file of the sample chain run by hand, outside runbook (as a DBA would with psql).
 void run_by_hand(const TempDatabase& db, const std::string& file) {
   auto c = db.connect();
@@ -93,6 +102,7 @@ std::string environments(const TempDir& dir, const std::string& lua) { return di
 TEST_CASE("apply.lua: --dry-run changes nothing and prints the plan; live applies and backs up", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0005", "--set", "backup_dir=first"}).code == 0);
   const auto before = snapshot(dir, db);
@@ -116,6 +126,7 @@ TEST_CASE("apply.lua: --dry-run changes nothing and prints the plan; live applie
 TEST_CASE("apply-prod.lua: --dry-run shows the token it would ask for; live needs it", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   const auto before = snapshot(dir, db);
   auto dry = run(dir, db, "apply-prod.lua", {"--dry-run"});
@@ -136,6 +147,7 @@ TEST_CASE("apply-prod.lua: --dry-run shows the token it would ask for; live need
 TEST_CASE("apply-staging.lua: --dry-run changes nothing; live applies with STAGING-OK", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--set", "backup_dir=first"}).code == 0);
   const auto before = snapshot(dir, db);
@@ -156,6 +168,7 @@ TEST_CASE("apply-staging.lua: --dry-run changes nothing; live applies with STAGI
 TEST_CASE("rollback.lua: --dry-run (down scripts and restore) changes nothing; live rolls back", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);  // leaves a backup in the run record
   const auto before = snapshot(dir, db);
@@ -185,6 +198,7 @@ TEST_CASE("rollback.lua: --dry-run (down scripts and restore) changes nothing; l
 TEST_CASE("forward-fix.lua: --dry-run writes no file and applies nothing; live does both", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
   const auto before = snapshot(dir, db);
@@ -206,6 +220,7 @@ TEST_CASE("forward-fix.lua: --dry-run writes no file and applies nothing; live d
 TEST_CASE("post-verify.lua: --dry-run and live both verify a healthy database without changing it", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
   environments(dir, R"(return { prod = { database_env = "DATABASE_URL",
@@ -228,6 +243,7 @@ TEST_CASE("post-verify.lua: --dry-run and live both verify a healthy database wi
 TEST_CASE("resolve.lua: --dry-run says what it would mark; live records a manual repair", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0005"}).code == 0);
   run_by_hand(db, chain + "/0006_create_backfill_jobs.up.sql");  // a DBA ran it with psql
@@ -257,6 +273,7 @@ TEST_CASE("resolve.lua: --dry-run says what it would mark; live records a manual
 TEST_CASE("baseline.lua adopts a database that already has the first five migrations", "[runbooks][dry-run]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   for (const char* f : {"0001_create_pgcrypto", "0002_create_hero_snapshots", "0003_create_etl_error_types",
                         "0004_create_etl_errors", "0005_create_user_summary_tables"})
@@ -276,7 +293,7 @@ TEST_CASE("baseline.lua adopts a database that already has the first five migrat
   CHECK(live.code == 0);
   CHECK(has(live, "baselined 5 migration(s) up to 0005"));
   CHECK(db.count(kLedgerCount) == 5);
-  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename <= '0005' AND sha256 ~ '^[0-9a-f]{64}$'") == 5);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename < '0006' AND sha256 ~ '^[0-9a-f]{64}$'") == 5);
   CHECK(db.count("SELECT count(*) FROM etl_error_types WHERE code = 'adopted'") == 1);  // nothing re-ran
   CHECK(db.schema_dump().find("hero_snapshots") != std::string::npos);
 
@@ -296,8 +313,11 @@ TEST_CASE("apply's backup is recorded with its checksum and rollback method=rest
           "[runbooks][backup]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
+  // The first apply's backup goes elsewhere and is deleted: only the second apply's is restorable.
+  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--set", "backup_dir=first"}).code == 0);
+  std::filesystem::remove_all(dir.path() + "/first");
   rbtest::psql(db,
                "INSERT INTO hero_snapshots (id, user_id, raw) VALUES"
                " ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000aa', '{\"hero\": 1}'),"
@@ -337,13 +357,77 @@ TEST_CASE("apply's backup is recorded with its checksum and rollback method=rest
   CHECK(rbtest::psql(db, data_sql) == data_before);
   // The database it replaced is kept under another name, not lost.
   CHECK(db.count("SELECT count(*) FROM pg_database WHERE datname LIKE '" + db.name() + "\\_before\\_restore\\_%'") == 1);
-  drop_leftovers(db);
+}
+
+TEST_CASE("rollback.lua method=restore picks the newest apply's backup even when two runs share a second",
+          "[runbooks][backup]") {
+  TempDir dir;
+  TempDatabase db;
+  LeftoverGuard leftovers{db};
+  rbtest::copy_sample_chain(dir);
+  auto older = run(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--json"});
+  REQUIRE(older.code == 0);
+  auto newer = run(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--json"});
+  REQUIRE(newer.code == 0);
+  const auto older_id = nlohmann::json::parse(older.out)["run_id"].get<std::string>();
+  const auto newer_id = nlohmann::json::parse(newer.out)["run_id"].get<std::string>();
+  const auto newer_backup = record_of(dir, newer)["backups"][0]["path"].get<std::string>();
+  // Run ids are <second>-<random hex>: two runs started in the same second sort by the random
+  // part. Give the older run's record the name it would have had if it started in the newer
+  // run's second with a larger random part (its content, started_at included, is unchanged).
+  const auto journal = dir.path() + "/journal/";
+  const auto same_second = newer_id.substr(0, newer_id.find('-')) + "-ffffff";
+  REQUIRE(newer_id < same_second);
+  std::filesystem::rename(journal + older_id + ".json", journal + same_second + ".json");
+
+  auto r = run(dir, db, "rollback.lua", {"--dry-run", "--set", "method=restore"});
+  INFO(r.all());
+  CHECK(r.code == 0);
+  CHECK(has(r, "plan: restore " + newer_backup));  // not the older run's backup of an older state
+}
+
+TEST_CASE("the backup location in the run record works from another working directory", "[runbooks][backup]") {
+  TempDir dir, elsewhere;
+  TempDatabase db;
+  LeftoverGuard leftovers{db};
+  rbtest::copy_sample_chain(dir);
+  auto applied = run(dir, db, "apply.lua", {"--yes", "--set", "target=0004", "--json"});
+  REQUIRE(applied.code == 0);
+  const auto path = record_of(dir, applied)["backups"][0]["path"].get<std::string>();
+  CHECK(path.front() == '/');  // a run record is archived and read elsewhere: the location must be absolute
+  // The same journal, read by an operator whose shell is in another directory.
+  auto r = run_cli({"rollback.lua", "--dry-run", "--set", "method=restore", "--set",
+                    "migrations=" + dir.path() + "/migrations", "--journal", dir.path() + "/journal"},
+                   {{"DATABASE_URL", db.url()}}, elsewhere.path());
+  INFO(r.all());
+  CHECK(r.code == 0);
+  CHECK(has(r, "plan: restore"));
+}
+
+TEST_CASE("rollback.lua count=1 does not fall back to a backup that undoes more than asked", "[runbooks][rollback]") {
+  TempDir dir;
+  TempDatabase db;
+  LeftoverGuard leftovers{db};
+  const auto chain = rbtest::copy_sample_chain(dir);
+  // One apply run took 0001..0006; its backup is of the empty database.
+  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
+  rbtest::psql(db, "INSERT INTO etl_error_types VALUES ('kept', 'written after the apply', false)");
+  std::filesystem::remove(chain + "/0006_create_backfill_jobs.down.sql");
+  auto r = run(dir, db, "rollback.lua", {"--yes", "--set", "count=1"});
+  INFO(r.all());
+  // Asked to roll back one migration, the only restore point would also undo 0001..0005 and the
+  // data written since: refuse (or roll back exactly 0006), never silently undo six.
+  CHECK(db.count("SELECT to_regclass('public.etl_error_types') IS NOT NULL") == 1);
+  CHECK(db.count("SELECT to_regclass('public.schema_migrations') IS NOT NULL") == 1);
+  if (db.count("SELECT to_regclass('public.schema_migrations') IS NOT NULL") == 1)
+    CHECK(db.count(kLedgerCount) >= 5);
 }
 
 TEST_CASE("rollback.lua with down scripts leaves parity PASS and the rolled-back migrations pending",
           "[runbooks][rollback]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
   auto r = run(dir, db, "rollback.lua", {"--yes", "--set", "count=2", "--set", "method=down", "--json"});
@@ -366,10 +450,11 @@ TEST_CASE("rollback.lua with down scripts leaves parity PASS and the rolled-back
   CHECK(has(again, "applied 2 migration(s)"));
 }
 
-TEST_CASE("rollback.lua method=down refuses when a needed down script is missing, changing nothing",
+TEST_CASE("rollback.lua method=down refuses when a needed down script is missing; changing nothing",
           "[runbooks][rollback]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
   std::filesystem::remove(chain + "/0005_create_user_summary_tables.down.sql");
@@ -391,6 +476,7 @@ TEST_CASE("rollback.lua method=down refuses when a needed down script is missing
 TEST_CASE("staging-rebuild.lua refuses without --env and for a non-disposable environment", "[runbooks][staging]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0003"}).code == 0);
   rbtest::psql(db, "CREATE TABLE precious (id int); INSERT INTO precious VALUES (1)");
@@ -420,6 +506,7 @@ TEST_CASE("staging-rebuild.lua rebuilds a drifted staging database to parity PAS
           "[runbooks][staging]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
   // Drift as seed 000 describes it: an edited hash, a row for a file nobody has, a stray table.
@@ -461,7 +548,6 @@ TEST_CASE("staging-rebuild.lua rebuilds a drifted staging database to parity PAS
   auto verify = run(dir, db, "post-verify.lua", {"--env", "staging"}, env);
   INFO(verify.all());
   CHECK(verify.code == 0);
-  drop_leftovers(db);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,6 +558,7 @@ TEST_CASE("a misspelt key in the environments file is a configuration error nami
           "[runbooks][environments]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   const auto file = dir.write("envs/custom-environments.lua",
                               "return { staging = { database_env = \"STAGING_URL\", disposible = true } }\n");
@@ -491,6 +578,7 @@ TEST_CASE("a misspelt key in the environments file is a configuration error nami
 TEST_CASE("an unset database variable is a configuration error naming the variable", "[runbooks][environments]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   // ./environments.lua in the working directory is the default file.
   environments(dir, "return { prod = { database_env = \"RBTEST_UNSET_PROD_URL\", confirm = \"PROD-OK\" } }\n");
@@ -534,6 +622,7 @@ std::string hooks_environment(const TempDir& dir, const TempDatabase& db, const 
 TEST_CASE("apply-prod.lua runs the maintenance hooks in order around the apply", "[runbooks][hooks]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   const auto evidence = dir.path() + "/hooks.log";
   hooks_environment(dir, db, evidence);
@@ -558,6 +647,7 @@ TEST_CASE("apply-prod.lua runs the maintenance hooks in order around the apply",
 TEST_CASE("apply-prod.lua resumes workers and leaves maintenance when the apply fails", "[runbooks][hooks]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   dir.write("migrations/0002_create_hero_snapshots.up.sql",
             "CREATE TABLE hero_snapshots (id int);\nINSERT INTO no_such_table VALUES (1);\n");
@@ -575,16 +665,17 @@ TEST_CASE("apply-prod.lua resumes workers and leaves maintenance when the apply 
 // 8. apply-staging's token
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("apply-staging.lua needs STAGING-OK, and an environment's token overrides it", "[runbooks][confirm]") {
+TEST_CASE("apply-staging.lua needs STAGING-OK; and an environment's token overrides it", "[runbooks][confirm]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   const auto before = db.schema_dump();
   for (const char* token : {"PROD-OK", "staging-ok", "yes"}) {
     auto r = run(dir, db, "apply-staging.lua", {"--confirm", token});
     INFO(token << "\n" << r.all());
     CHECK(r.code == 3);
-    CHECK(has(r, "STAGING-OK"));
+    CHECK(has(r, "--confirm does not match"));
   }
   auto yes = run(dir, db, "apply-staging.lua", {"--yes"});
   CHECK(yes.code == 3);
@@ -595,7 +686,7 @@ TEST_CASE("apply-staging.lua needs STAGING-OK, and an environment's token overri
   auto old_token = run(dir, db, "apply-staging.lua", {"--env", "staging", "--confirm", "STAGING-OK"}, env);
   INFO(old_token.all());
   CHECK(old_token.code == 3);
-  CHECK(has(old_token, "REBUILT-STAGING"));
+  CHECK(has(old_token, "--confirm does not match"));
   CHECK(db.schema_dump() == before);
   auto ok = run(dir, db, "apply-staging.lua", {"--env", "staging", "--confirm", "REBUILT-STAGING"}, env);
   INFO(ok.all());
@@ -610,6 +701,7 @@ TEST_CASE("apply-staging.lua needs STAGING-OK, and an environment's token overri
 TEST_CASE("forward-fix.lua writes the next migration from the down script and applies it", "[runbooks][forward-fix]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
   auto r = run(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006_create_backfill_jobs.up.sql"});
@@ -632,6 +724,7 @@ TEST_CASE("forward-fix.lua writes the next migration from the down script and ap
 TEST_CASE("forward-fix.lua without a down script writes a template and applies nothing", "[runbooks][forward-fix]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
   std::filesystem::remove(chain + "/0006_create_backfill_jobs.down.sql");
@@ -648,9 +741,10 @@ TEST_CASE("forward-fix.lua without a down script writes a template and applies n
   CHECK(db.schema_dump() == schema_before);
 }
 
-TEST_CASE("forward-fix.lua applies only the fix, not unrelated pending migrations", "[runbooks][forward-fix]") {
+TEST_CASE("forward-fix.lua applies only the fix; not unrelated pending migrations", "[runbooks][forward-fix]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
   auto r = run(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
@@ -667,6 +761,7 @@ TEST_CASE("forward-fix.lua applies only the fix, not unrelated pending migration
 TEST_CASE("a new runbook composed from the library steps runs through the CLI", "[runbooks][compose]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--set", "backup_dir=first"}).code == 0);
   const std::string file = std::string(RUNBOOK_SOURCE_DIR) + "/tests/lua/compose_check.lua";
@@ -694,19 +789,22 @@ TEST_CASE("a new runbook composed from the library steps runs through the CLI", 
   auto fails = run(dir, db, file, {"--set", "min_rows=99"});
   INFO(fails.all());
   CHECK(fails.code == 4);
-  CHECK(has(fails, "1 of 2 checks failed"));
+  CHECK(has(fails, "1 of 1 checks failed"));
+  CHECK(has(fails, "3 applied rows (need at least 99)"));
 }
 
 TEST_CASE("apply.lua composed with insert_before and replace runs the new step in its place", "[runbooks][compose]") {
   TempDir dir;
   TempDatabase db;
+  LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   const std::string file = std::string(RUNBOOK_SOURCE_DIR) + "/tests/lua/compose_apply.lua";
 
   auto describe = run_cli({"--describe", file}, {}, dir.path());
   INFO(describe.all());
   REQUIRE(describe.code == 0);
-  const auto& d = describe.out;
+  REQUIRE(describe.out.find("Steps:") != std::string::npos);
+  const auto d = describe.out.substr(describe.out.find("Steps:"));
   const auto backup = d.find(" backup "), mark = d.find(" mark "), apply = d.find(" apply "),
              confirm = d.find(" confirm ");
   REQUIRE(backup != std::string::npos);
