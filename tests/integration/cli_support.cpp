@@ -102,23 +102,6 @@ std::string TempDatabase::schema_dump() const {
   return dump;
 }
 
-TempDir::TempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "rbtest.XXXXXX").string();
-  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
-std::string TempDir::write(const std::string& relative, const std::string& content) const {
-  fs::path p = fs::path(path_) / relative;
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-  return p.string();
-}
 
 std::string copy_sample_chain(const TempDir& dir) {
   const fs::path to = fs::path(dir.path()) / "migrations";

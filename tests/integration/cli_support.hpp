@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/db.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace rbtest {
 
@@ -35,17 +36,6 @@ class TempDatabase {
   std::string name_;
 };
 
-// A scratch directory, removed when the object goes away.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& relative, const std::string& content) const;  // returns full path
-
- private:
-  std::string path_;
-};
 
 // Copies the sample chain (RUNBOOK_SOURCE_DIR/migrations) into `dir`/migrations.
 std::string copy_sample_chain(const TempDir& dir);

@@ -25,6 +25,7 @@
 #include "engine/ledger.hpp"
 #include "engine/repair.hpp"
 #include "engine/status.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using rb::RunMode;
@@ -77,30 +78,7 @@ struct TestDb {
   }
 };
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rb_engine_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-  fs::path write(const std::string& rel, const std::string& content) const {
-    const fs::path p = path / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.close();
-    REQUIRE(out.good());
-    return p;
-  }
-};
+using rbtest::TempDir;
 
 std::string sha256sum_of(const fs::path& file) {
   const std::string cmd = "sha256sum '" + file.string() + "'";

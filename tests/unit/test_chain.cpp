@@ -15,6 +15,7 @@
 
 #include "engine/chain.hpp"
 #include "engine/errors.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using rb::migrations::Chain;
@@ -26,36 +27,7 @@ using rb::migrations::version_of;
 
 namespace {
 
-// A fresh directory per test, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rb_chain_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    const char* p = mkdtemp(buf.data());
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    // Restore permissions a test may have taken away, so removal works.
-    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec))
-      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-  fs::path write(const std::string& rel, const std::string& content) const {
-    const fs::path p = path / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary);
-    out << content;
-    out.close();
-    REQUIRE(out.good());
-    return p;
-  }
-};
+using rbtest::TempDir;
 
 // SHA-256 computed by an independent tool, not by the engine.
 std::string sha256sum_of(const fs::path& file) {
@@ -114,7 +86,7 @@ TEST_CASE("flat layout: *.sql files load in version order with no down scripts",
   CHECK(c.migrations[0].up_sql == sql1);
   CHECK(c.migrations[1].up_sql == sql2);
   CHECK(c.migrations[2].up_sql == sql3);
-  CHECK(fs::equivalent(c.migrations[1].up_path, d.path / "0002_create_b.sql"));
+  CHECK(fs::equivalent(c.migrations[1].up_path, d.dir() / "0002_create_b.sql"));
   for (const auto& m : c.migrations) {
     CHECK(m.down_path.empty());
     CHECK(m.down_sql.empty());
@@ -146,12 +118,12 @@ TEST_CASE("up/down layout: *.up.sql paired with its optional *.down.sql", "[chai
   CHECK(m1.version == "0001");
   CHECK(m1.up_sql == "CREATE TABLE users (id int);\n");
   CHECK(m1.down_sql == "DROP TABLE users;\n");
-  CHECK(fs::equivalent(m1.up_path, d.path / "0001_users.up.sql"));
-  CHECK(fs::equivalent(m1.down_path, d.path / "0001_users.down.sql"));
+  CHECK(fs::equivalent(m1.up_path, d.dir() / "0001_users.up.sql"));
+  CHECK(fs::equivalent(m1.down_path, d.dir() / "0001_users.down.sql"));
   CHECK(m2.down_path.empty());
   CHECK(m2.down_sql.empty());
   CHECK(m3.down_sql == "DROP TABLE orders;\n");
-  CHECK(fs::equivalent(m3.down_path, d.path / "0003_orders.down.sql"));
+  CHECK(fs::equivalent(m3.down_path, d.dir() / "0003_orders.down.sql"));
 }
 
 TEST_CASE("directory layout (diesel): <version>_<name>/up.sql + down.sql", "[chain]") {
@@ -172,8 +144,8 @@ TEST_CASE("directory layout (diesel): <version>_<name>/up.sql + down.sql", "[cha
   CHECK(c.migrations[0].down_sql == "DROP SCHEMA app;\n");
   CHECK(c.migrations[1].up_sql == "CREATE TABLE users (id int);\n");
   CHECK(c.migrations[1].down_sql == "DROP TABLE users;\n");
-  CHECK(fs::equivalent(c.migrations[1].up_path, d.path / "2024-01-01-120000_create_users" / "up.sql"));
-  CHECK(fs::equivalent(c.migrations[1].down_path, d.path / "2024-01-01-120000_create_users" / "down.sql"));
+  CHECK(fs::equivalent(c.migrations[1].up_path, d.dir() / "2024-01-01-120000_create_users" / "up.sql"));
+  CHECK(fs::equivalent(c.migrations[1].down_path, d.dir() / "2024-01-01-120000_create_users" / "down.sql"));
   CHECK(c.migrations[2].down_path.empty());
   CHECK(c.migrations[2].down_sql.empty());
 }
@@ -191,7 +163,7 @@ TEST_CASE("directory layout (Prisma): <timestamp>_<name>/migration.sql, no down"
           std::vector<std::string>{"20231201000000_earlier", "20240101120000_init", "20240315093000_add_post"});
   CHECK(c.migrations[1].version == "20240101120000");
   CHECK(c.migrations[1].up_sql == "CREATE TABLE \"User\" (id int);\n");
-  CHECK(fs::equivalent(c.migrations[1].up_path, d.path / "20240101120000_init" / "migration.sql"));
+  CHECK(fs::equivalent(c.migrations[1].up_path, d.dir() / "20240101120000_init" / "migration.sql"));
   for (const auto& m : c.migrations) {
     CHECK(m.down_path.empty());
     CHECK(m.down_sql.empty());
@@ -225,7 +197,7 @@ TEST_CASE("dbmate layout: -- migrate:up / -- migrate:down sections of one file",
   CHECK(contains(b.down_sql, "DROP TABLE b"));
   CHECK_FALSE(contains(b.down_sql, "CREATE TABLE b"));
   CHECK_FALSE(contains(b.down_sql, "migrate:"));
-  CHECK(fs::equivalent(b.down_path, d.path / "20240102000000_add_b.sql"));
+  CHECK(fs::equivalent(b.down_path, d.dir() / "20240102000000_add_b.sql"));
 
   CHECK(contains(cc.up_sql, "CREATE TABLE c"));
   CHECK_FALSE(contains(cc.up_sql, "DROP TABLE c"));
@@ -389,14 +361,14 @@ TEST_CASE("a migration file that cannot be opened (dangling symlink) is an error
   // Works as root too, unlike chmod 000.
   TempDir d;
   d.write("0001_init.sql", "SELECT 1;");
-  fs::create_symlink(d.path / "gone" / "target.sql", d.path / "0002_dangling.sql");
+  fs::create_symlink(d.dir() / "gone" / "target.sql", d.dir() / "0002_dangling.sql");
   const std::string msg = config_error([&] { load_chain(d.str()); });
   CHECK(contains(msg, "0002_dangling.sql"));
 }
 
 TEST_CASE("a missing migrations directory is an error naming it", "[chain]") {
   TempDir d;
-  const std::string missing = (d.path / "does-not-exist").string();
+  const std::string missing = (d.dir() / "does-not-exist").string();
   std::string msg = config_error([&] { load_chain(missing); });
   CHECK(contains(msg, missing));
 

@@ -17,26 +17,14 @@
 
 #include "engine/journal.hpp"
 #include "engine/redact.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rb_journal_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using rbtest::TempDir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -100,7 +88,7 @@ TEST_CASE("new_run_id and utc_now_iso have sortable shapes and ids are unique", 
 
 TEST_CASE("Journal writes <dir>/<run_id>.json and .md and keeps them current", "[journal]") {
   TempDir d;
-  const fs::path dir = d.path / "runs";  // created by the journal
+  const fs::path dir = d.dir() / "runs";  // created by the journal
   const std::string run_id = rb::new_run_id();
   rb::Journal j(dir.string(), run_id, header(), nullptr);
   const fs::path jp = dir / (run_id + ".json");
@@ -161,11 +149,11 @@ TEST_CASE("Journal writes <dir>/<run_id>.json and .md and keeps them current", "
 
 TEST_CASE("Journal records step timing", "[journal]") {
   TempDir d;
-  rb::Journal j(d.path.string(), "run-timing", header(), nullptr);
+  rb::Journal j(d.dir().string(), "run-timing", header(), nullptr);
   j.step_started("slow", "sleeps");
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
   j.step_finished("ok");
-  const json r = read_json(d.path / "run-timing.json");
+  const json r = read_json(d.dir() / "run-timing.json");
   const json& s = r["steps"].at(0);
   CHECK(s["status"] == "ok");
   REQUIRE(s.contains("duration_ms"));
@@ -174,13 +162,13 @@ TEST_CASE("Journal records step timing", "[journal]") {
   CHECK(s["started_at"].is_string());
   CHECK(s["finished_at"].is_string());
   CHECK(s["started_at"].get<std::string>() <= s["finished_at"].get<std::string>());
-  const std::string md = slurp(d.path / "run-timing.md");
+  const std::string md = slurp(d.dir() / "run-timing.md");
   CHECK(md.find(std::to_string(s["duration_ms"].get<long long>()) + " ms") != std::string::npos);
 }
 
 TEST_CASE("Journal collects migrations, backups and checks at the top level", "[journal]") {
   TempDir d;
-  rb::Journal j(d.path.string(), "run-collect", header(), nullptr);
+  rb::Journal j(d.dir().string(), "run-collect", header(), nullptr);
   j.step_started("pre", "");
   j.event("check", {{"name", "parity"}, {"result", "PASS"}, {"detail", "no drift"}});
   j.event("note", {{"text", "just a note"}});
@@ -192,7 +180,7 @@ TEST_CASE("Journal collects migrations, backups and checks at the top level", "[
   j.step_finished("ok");
   j.finish("succeeded", 0);
 
-  const json r = read_json(d.path / "run-collect.json");
+  const json r = read_json(d.dir() / "run-collect.json");
   REQUIRE(r["migrations"].size() == 2);
   CHECK(r["migrations"][0]["name"] == "0001_a.sql");
   CHECK(r["migrations"][1]["name"] == "0002_b.sql");
@@ -208,7 +196,7 @@ TEST_CASE("Journal collects migrations, backups and checks at the top level", "[
   CHECK(r["steps"][1]["events"].size() == 3);
   CHECK(r["steps"][1]["events"][0]["kind"] == "migration");
 
-  const std::string md = slurp(d.path / "run-collect.md");
+  const std::string md = slurp(d.dir() / "run-collect.md");
   CHECK(md.find("0002_b.sql") != std::string::npos);
   CHECK(md.find("/b/x.dump") != std::string::npos);
   CHECK(md.find("parity") != std::string::npos);
@@ -216,10 +204,10 @@ TEST_CASE("Journal collects migrations, backups and checks at the top level", "[
 
 TEST_CASE("Journal events outside any step are kept", "[journal]") {
   TempDir d;
-  rb::Journal j(d.path.string(), "run-loose", header(), nullptr);
+  rb::Journal j(d.dir().string(), "run-loose", header(), nullptr);
   j.event("check", {{"name", "early"}, {"result", "PASS"}});
   j.finish("succeeded", 0);
-  const json r = read_json(d.path / "run-loose.json");
+  const json r = read_json(d.dir() / "run-loose.json");
   REQUIRE(r["steps"].size() == 1);
   CHECK(r["steps"][0]["events"].size() == 1);
   CHECK(r["checks"].size() == 1);
@@ -228,34 +216,34 @@ TEST_CASE("Journal events outside any step are kept", "[journal]") {
 TEST_CASE("Journal finish sets status and exit code in both files", "[journal]") {
   TempDir d;
   SECTION("success") {
-    rb::Journal j(d.path.string(), "run-ok", header(), nullptr);
+    rb::Journal j(d.dir().string(), "run-ok", header(), nullptr);
     j.step_started("only", "");
     j.finish("succeeded", 0);
-    const json r = read_json(d.path / "run-ok.json");
+    const json r = read_json(d.dir() / "run-ok.json");
     CHECK(r["status"] == "succeeded");
     CHECK(r["exit_code"] == 0);
     CHECK(r["finished_at"].is_string());
     CHECK(r["steps"][0]["status"] != "running");  // the open step is closed
     CHECK_FALSE(r.contains("error"));
-    CHECK(slurp(d.path / "run-ok.md").find("succeeded") != std::string::npos);
+    CHECK(slurp(d.dir() / "run-ok.md").find("succeeded") != std::string::npos);
   }
   SECTION("failure") {
-    rb::Journal j(d.path.string(), "run-bad", header(), nullptr);
+    rb::Journal j(d.dir().string(), "run-bad", header(), nullptr);
     j.step_started("migrate", "");
     j.finish("failed", 1, "migration 0002_b.sql failed at statement 2");
-    const json r = read_json(d.path / "run-bad.json");
+    const json r = read_json(d.dir() / "run-bad.json");
     CHECK(r["status"] == "failed");
     CHECK(r["exit_code"] == 1);
     CHECK(r["error"] == "migration 0002_b.sql failed at statement 2");
     CHECK(r["steps"][0]["status"] == "failed");
     CHECK(r["steps"][0]["error"] == "migration 0002_b.sql failed at statement 2");
-    const std::string md = slurp(d.path / "run-bad.md");
+    const std::string md = slurp(d.dir() / "run-bad.md");
     CHECK(md.find("failed") != std::string::npos);
     CHECK(md.find("statement 2") != std::string::npos);
     CHECK(md.find("| Exit code | 1 |") != std::string::npos);
   }
   // No temporary files are left behind.
-  for (const auto& e : fs::directory_iterator(d.path)) CHECK(e.path().extension() != ".tmp");
+  for (const auto& e : fs::directory_iterator(d.dir())) CHECK(e.path().extension() != ".tmp");
 }
 
 TEST_CASE("Journal redacts secrets in both files", "[journal]") {
@@ -263,13 +251,13 @@ TEST_CASE("Journal redacts secrets in both files", "[journal]") {
   rb::Redactor red;
   const std::string secret = "pg-Passw0rd-9137";
   red.add(secret);
-  rb::Journal j(d.path.string(), "run-secret", header(), &red);
+  rb::Journal j(d.dir().string(), "run-secret", header(), &red);
   j.step_started("connect", "connect with password " + secret);
   j.event("check", {{"name", "login"}, {"result", "PASS"}, {"detail", "used " + secret}});
   j.finish("failed", 1, "authentication failed for password " + secret);
 
-  const std::string js = slurp(d.path / "run-secret.json");
-  const std::string md = slurp(d.path / "run-secret.md");
+  const std::string js = slurp(d.dir() / "run-secret.json");
+  const std::string md = slurp(d.dir() / "run-secret.md");
   CHECK(js.find(secret) == std::string::npos);
   CHECK(md.find(secret) == std::string::npos);
   CHECK(js.find("***") != std::string::npos);
@@ -287,23 +275,23 @@ TEST_CASE("Journal redacts secrets that JSON escapes", "[journal]") {
   rb::Redactor red;
   const std::string secret = "pa\"ss\\w0rd";
   red.add(secret);
-  rb::Journal j(d.path.string(), "run-escaped", header(), &red);
+  rb::Journal j(d.dir().string(), "run-escaped", header(), &red);
   j.step_started("connect", "");
   j.finish("failed", 1, "login failed with " + secret);
 
   json r;
-  REQUIRE_NOTHROW(r = json::parse(slurp(d.path / "run-escaped.json")));
+  REQUIRE_NOTHROW(r = json::parse(slurp(d.dir() / "run-escaped.json")));
   walk_strings(r, [&](const std::string& s) {
     INFO(s);
     CHECK(s.find(secret) == std::string::npos);
   });
-  CHECK(slurp(d.path / "run-escaped.md").find(secret) == std::string::npos);
+  CHECK(slurp(d.dir() / "run-escaped.md").find(secret) == std::string::npos);
 }
 
 TEST_CASE("Journal with an empty directory keeps the record in memory only", "[journal]") {
   TempDir d;
   const auto cwd = fs::current_path();
-  fs::current_path(d.path);
+  fs::current_path(d.dir());
   {
     rb::Journal j("", "run-mem", header(), nullptr);
     j.step_started("s", "");
@@ -313,7 +301,7 @@ TEST_CASE("Journal with an empty directory keeps the record in memory only", "[j
     CHECK(j.record()["exit_code"] == 0);
     CHECK(j.markdown().find("succeeded") != std::string::npos);
   }
-  const bool empty = fs::is_empty(d.path);
+  const bool empty = fs::is_empty(d.dir());
   fs::current_path(cwd);
   CHECK(empty);
 }

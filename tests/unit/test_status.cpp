@@ -14,6 +14,7 @@
 #include "engine/chain.hpp"
 #include "engine/ledger.hpp"
 #include "engine/status.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using rb::migrations::Chain;
@@ -83,24 +84,7 @@ bool any_line_names(const std::vector<std::string>& lines, const std::string& wh
   return false;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rb_status_XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  void write(const std::string& rel, const std::string& content) const {
-    std::ofstream out(path / rel, std::ios::binary);
-    out << content;
-  }
-};
+using rbtest::TempDir;
 
 const std::string kBom = "\xEF\xBB\xBF";
 
@@ -258,7 +242,7 @@ TEST_CASE("status: line-ending and BOM differences are not edits", "[status]") {
     INFO(k.what);
     TempDir d;
     d.write("0001_users.sql", k.file);
-    const Chain c = load_chain(d.path.string());
+    const Chain c = load_chain(d.dir().string());
     REQUIRE(c.migrations.size() == 1);
     REQUIRE(c.migrations[0].sha256 != sha(k.ledger));  // the bytes really differ
     LedgerRow r = row(c.migrations[0]);
@@ -281,7 +265,7 @@ TEST_CASE("status: a real edit with different line endings is still a mismatch",
   const std::string edited_crlf = "CREATE TABLE users (id bigint);\r\n";
   TempDir d;
   d.write("0001_users.sql", edited_crlf);
-  const Chain c = load_chain(d.path.string());
+  const Chain c = load_chain(d.dir().string());
   LedgerRow r = row(c.migrations.at(0));
   r.sha256 = sha(applied_lf);
   const Status st = compute_status(c, {r});
@@ -307,7 +291,7 @@ TEST_CASE("status: a dbmate file converted to CRLF is a line-ending difference, 
   }
   TempDir d;
   d.write("20240101000000_a.sql", crlf);
-  const Chain c = load_chain(d.path.string());
+  const Chain c = load_chain(d.dir().string());
   REQUIRE(c.layout == rb::migrations::Layout::dbmate);
   LedgerRow r = row(c.migrations.at(0));
   r.sha256 = sha(lf);  // applied when the file still had LF endings
