@@ -171,26 +171,26 @@ void acquire_lock(db::Connection& conn, std::int64_t key, double wait_s, const A
   }
 }
 
+LedgerLock::LedgerLock(db::Connection& conn, const Ledger& ledger, bool take, double wait_s, const ApplyObserver& obs)
+    : conn_(conn), key_(ledger.lock_key()), held_(false) {
+  if (!take) return;
+  acquire_lock(conn_, key_, wait_s, obs);
+  held_ = true;
+}
+
+LedgerLock::~LedgerLock() {
+  if (!held_) return;
+  try {
+    if (conn_.is_open()) conn_.advisory_unlock(key_);
+  } catch (...) {
+    // Ending the session releases it anyway.
+  }
+}
+
 ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& o,
                   const ApplyObserver& obs) {
   const bool live = changes_allowed(o.mode);
-  const std::int64_t key = ledger.lock_key();
-  if (live) {
-    acquire_lock(conn, key, o.lock_wait_s, obs);
-  }
-  struct Unlock {
-    db::Connection& c;
-    std::int64_t k;
-    bool active;
-    ~Unlock() {
-      if (!active) return;
-      try {
-        if (c.is_open()) c.advisory_unlock(k);
-      } catch (...) {
-        // Ending the session releases it anyway.
-      }
-    }
-  } unlock{conn, key, live};
+  LedgerLock lock(conn, ledger, live, o.lock_wait_s, obs);
 
   if (live) ledger.ensure();
   ApplyResult result;
@@ -315,20 +315,7 @@ std::vector<const Migration*> rollback_targets(const Chain& chain, const Status&
 ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& o,
                      const ApplyObserver& obs) {
   const bool live = changes_allowed(o.mode);
-  const std::int64_t key = ledger.lock_key();
-  if (live) acquire_lock(conn, key, o.lock_wait_s, obs);
-  struct Unlock {
-    db::Connection& c;
-    std::int64_t k;
-    bool active;
-    ~Unlock() {
-      if (!active) return;
-      try {
-        if (c.is_open()) c.advisory_unlock(k);
-      } catch (...) {
-      }
-    }
-  } unlock{conn, key, live};
+  LedgerLock lock(conn, ledger, live, o.lock_wait_s, obs);
 
   ApplyResult result;
   result.before = compute_status(chain, ledger.read());

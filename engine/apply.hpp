@@ -59,6 +59,21 @@ std::string lock_holder(db::Connection& conn, std::int64_t key);
 // CONCURRENTLY in the holder's session) until `wait_s` passes. Throws rb::AbortError.
 void acquire_lock(db::Connection& conn, std::int64_t key, double wait_s, const ApplyObserver& obs);
 
+// Holds the ledger's advisory lock for a scope (acquired with acquire_lock; nothing is
+// taken when `take` is false, e.g. in dry-run). Released on scope exit, also on errors.
+class LedgerLock {
+ public:
+  LedgerLock(db::Connection& conn, const Ledger& ledger, bool take, double wait_s, const ApplyObserver& obs = {});
+  ~LedgerLock();
+  LedgerLock(const LedgerLock&) = delete;
+  LedgerLock& operator=(const LedgerLock&) = delete;
+
+ private:
+  db::Connection& conn_;
+  std::int64_t key_;
+  bool held_;
+};
+
 ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& options,
                   const ApplyObserver& observer = {});
 

@@ -102,9 +102,7 @@ void Journal::step_started(const std::string& name, const std::string& descripti
                               {"status", "running"},
                               {"started_at", utc_now_iso()},
                               {"events", nlohmann::json::array()}});
-  record_["steps"].back()["t0"] = std::chrono::duration<double, std::milli>(
-                                      std::chrono::steady_clock::now().time_since_epoch())
-                                      .count();
+  step_started_ = std::chrono::steady_clock::now();
   flush();
 }
 
@@ -112,10 +110,10 @@ void Journal::step_finished(const std::string& status, const std::string& error)
   auto& step = current_step();
   step["status"] = status;
   step["finished_at"] = utc_now_iso();
-  if (step.contains("t0")) {
-    const double now = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    step["duration_ms"] = static_cast<long long>(now - step["t0"].get<double>());
-    step.erase("t0");
+  if (step.contains("description")) {  // a real step (not the pseudo-step for loose events)
+    step["duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - step_started_)
+                              .count();
   }
   if (!error.empty()) step["error"] = error;
   flush();

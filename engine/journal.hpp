@@ -47,6 +47,7 @@ class Journal {
   const Redactor* redactor_;
   nlohmann::json record_;
   std::chrono::steady_clock::time_point last_flush_{};
+  std::chrono::steady_clock::time_point step_started_{};
 };
 
 }  // namespace rb

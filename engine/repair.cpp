@@ -5,25 +5,6 @@
 
 namespace rb::migrations {
 
-namespace {
-// Ledger changes take the same advisory lock as apply, so they never race a runner.
-struct LedgerLock {
-  LedgerLock(db::Connection& c, std::int64_t k, bool take) : conn(c), key(k), held(take) {
-    if (held) acquire_lock(conn, key, 60, {});
-  }
-  ~LedgerLock() {
-    if (!held) return;
-    try {
-      conn.advisory_unlock(key);
-    } catch (...) {
-    }
-  }
-  db::Connection& conn;
-  std::int64_t key;
-  bool held;
-};
-}  // namespace
-
 std::string resolve(db::Connection& conn, Ledger& ledger, const Chain& chain, const std::string& name,
                     const std::string& as, RunMode mode, const std::string& run_id, const std::string& applied_by) {
   if (as != "applied" && as != "rolled-back")
@@ -37,12 +18,12 @@ std::string resolve(db::Connection& conn, Ledger& ledger, const Chain& chain, co
     if (!in_ledger || as != "rolled-back")
       throw ConfigError("resolve: " + name + " is not a migration in " + chain.directory +
                         (in_ledger ? " (a ledger row without a file can only be resolved as rolled-back)" : ""));
-    LedgerLock lock(conn, ledger.lock_key(), live);
+    LedgerLock lock(conn, ledger, live, 60);
     if (!live) return "would remove the ledger row of " + name + " (no such file)";
     ledger.remove(name);
     return "removed the ledger row of " + name + ", which has no migration file";
   }
-  LedgerLock lock(conn, ledger.lock_key(), live);
+  LedgerLock lock(conn, ledger, live, 60);
   if (live) ledger.ensure();
   if (!live) return "would mark " + m->name + " as " + as;
   if (as == "applied") {
@@ -58,7 +39,7 @@ std::vector<std::string> baseline(db::Connection& conn, Ledger& ledger, const Ch
   const int last = chain.index_of(version);
   if (last < 0) throw ConfigError("baseline: " + version + " is not a migration in " + chain.directory);
   const bool live = changes_allowed(mode);
-  LedgerLock lock(conn, ledger.lock_key(), live);
+  LedgerLock lock(conn, ledger, live, 60);
   if (live) ledger.ensure();
   std::vector<std::string> done;
   const auto rows = ledger.read();
