@@ -50,6 +50,14 @@ int files_size(lua_State* L) {
   return 1;
 }
 
+// files.make_private(path): 0600 / 0700. A change to the file system, so not in dry-run.
+int files_make_private(lua_State* L) {
+  const std::string path = check_string(L, 1);
+  if (services(L).mode == RunMode::dry_run) return 0;
+  files::make_private(path);
+  return 0;
+}
+
 int files_absolute(lua_State* L) {
   lua_pushstring(L, files::absolute(check_string(L, 1)).c_str());
   return 1;
@@ -74,6 +82,7 @@ int files_mkdir(lua_State* L) {
 const luaL_Reg kFilesFunctions[] = {
     {"free_space", guarded<files_free_space>},
     {"absolute", guarded<files_absolute>},
+    {"make_private", guarded<files_make_private>},
     {"mkdir", guarded<files_mkdir>},
     {"read", guarded<files_read>},
     {"write", guarded<files_write>},

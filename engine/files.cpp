@@ -50,6 +50,13 @@ std::string absolute(const std::string& path) {
   return fs::absolute(path).lexically_normal().string();
 }
 
+void make_private(const std::string& path) {
+  std::error_code ec;
+  const auto perms = fs::is_directory(path, ec) ? fs::perms::owner_all : (fs::perms::owner_read | fs::perms::owner_write);
+  fs::permissions(path, perms, fs::perm_options::replace, ec);
+  if (ec) throw ConfigError("cannot restrict permissions of " + path + ": " + ec.message());
+}
+
 bool exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);

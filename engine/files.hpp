@@ -11,6 +11,8 @@ std::string read(const std::string& path);  // throws rb::ConfigError naming the
 // an existing file unless `overwrite`.
 void write(const std::string& path, const std::string& content, bool overwrite);
 bool exists(const std::string& path);
+// Owner-only permissions (0600 for a file, 0700 for a directory): backups hold production data.
+void make_private(const std::string& path);
 // `path` made absolute against the current directory (not resolving links).
 std::string absolute(const std::string& path);
 void make_directories(const std::string& dir);

@@ -28,6 +28,7 @@ local function snapshot(ctx)
   local name = database.current(ctx)
   local file = backup.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. "-pre-rebuild.dump"
   require("files").mkdir(backup.dir(ctx))
+  require("files").make_private(backup.dir(ctx))
   ctx.state.backup = backup.dump(ctx, file)
 end
 

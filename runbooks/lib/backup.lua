@@ -46,6 +46,7 @@ function M.dump(ctx, file)
   local taken_at = ctx:db():value("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
   shell.run(connection_args(ctx, { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }))
   if ctx.dry_run then return nil end
+  files.make_private(file)
   -- pg_restore --list reads the whole table of contents: a cheap completeness check.
   local list = shell.run { "pg_restore", "--list", file, read_only = true }
   local entries = 0
@@ -76,6 +77,7 @@ function M.take(ctx)
   local file = M.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. ".dump"
   local ok, err = pcall(function()
     files.mkdir(M.dir(ctx))
+    files.make_private(M.dir(ctx))
     local b = M.dump(ctx, file)
     ctx.state.backup = b
     if b then hooks.run(ctx, "upload_backup", { backup = file, database = name }) end

@@ -346,6 +346,9 @@ TEST_CASE("apply's backup is recorded with its checksum and rollback method=rest
   CHECK(b["database"] == db.name());
   CHECK(b["format"] == "custom");
   CHECK(b["toc_entries"].get<long long>() > 10);
+  // Production data: readable by its owner only.
+  namespace fs = std::filesystem;
+  CHECK((fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
 
   // Written after the apply: a restore replaces it.
   rbtest::psql(db, "INSERT INTO backfill_jobs (name) VALUES ('after-the-backup')");
