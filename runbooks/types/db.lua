@@ -1,0 +1,124 @@
+---@meta
+-- LuaLS annotations for `require "db"` (bindings/lua_db.cpp). Not loaded at run time.
+-- tests/check_stubs.py keeps the names here equal to what the binding registers.
+
+---PostgreSQL sessions. Parameters travel separately as `$1`, `$2`, ...; rows come back as
+---tables keyed by column name, SQL NULL as nil.
+---@class db
+local db = {}
+
+---Options of `db.connect`.
+---@class db.ConnectOptions
+---@field url? string URL or `key=value` conninfo; default `""` (libpq environment: PGHOST, PGDATABASE, ..., ~/.pgpass)
+---@field dbname? string connect to this database of the same server instead
+---@field application_name? string shown in pg_stat_activity and lock-holder messages; default `"runbook"`
+---@field lock_timeout? string session `lock_timeout`, e.g. `"5s"`
+---@field statement_timeout? string session `statement_timeout`
+---@field read_only? boolean `default_transaction_read_only = on`; default false
+
+---A row: column name -> value (NULL columns are absent). Integers and floats are numbers
+---(bigints beyond 2^53 are strings), booleans booleans, json/jsonb tables, anything else a string.
+---@alias db.Row table<string, any>
+
+---A query parameter: nil is sent as NULL, a boolean as true/false, a number as its decimal
+---text, a table as JSON text (cast it: `$1::jsonb`).
+---@alias db.Param nil|boolean|number|string|table
+
+---Opens a PostgreSQL session. The password in the URL is registered as a secret.
+---Raises `failed` when the connection fails or the URL cannot be parsed.
+---Dry-run: the session is always read-only; the server refuses writes (raising `failed`).
+---@param url_or_options? string|db.ConnectOptions a URL or conninfo string, `""`, nothing, or an options table
+---@return db.Connection conn
+function db.connect(url_or_options) end
+
+---The same connection settings with the database replaced by `name`, as a `key=value` string.
+---Raises `config` for an unparsable URL. Same in dry-run.
+---@param url? string URL or conninfo (default `""`)
+---@param name string the other database
+---@return string conninfo
+function db.with_database(url, name) end
+
+---Splits the password off a URL, so a program can get it through PGPASSWORD instead of its
+---command line. Does not register the password as a secret. Raises `config` for an unparsable URL.
+---@param url? string URL or conninfo (default `""`)
+---@return string conninfo the `key=value` conninfo without the password
+---@return string|nil password nil when there is none
+function db.split_password(url) end
+
+---A session opened by `db.connect` (or `ctx:db()`). `tostring(conn)` gives
+---`db connection HOST:PORT/DB as USER`, never the password. Closed by the garbage collector too.
+---@class db.Connection
+local Connection = {}
+
+---Runs one statement; every statement outside `transaction` commits on its own.
+---SQL errors raise `failed`. Dry-run: the session is read-only, so writes raise `failed`.
+---@param sql string one statement with `$1`, `$2`, ... placeholders
+---@param ... db.Param the parameters
+---@return db.Row[] rows
+function Connection:query(sql, ...) end
+
+---The first row of the result, or nothing (nil when assigned).
+---@param sql string one statement
+---@param ... db.Param the parameters
+---@return db.Row|nil row
+function Connection:query_row(sql, ...) end
+
+---The first column of the first row, or nothing (nil when assigned).
+---@param sql string one statement
+---@param ... db.Param the parameters
+---@return any|nil value
+function Connection:value(sql, ...) end
+
+---Runs one statement and returns the number of rows affected.
+---Dry-run: the session is read-only, so writes raise `failed`.
+---@param sql string one statement
+---@param ... db.Param the parameters
+---@return number affected
+function Connection:exec(sql, ...) end
+
+---Runs several `;`-separated statements (simple query protocol, no parameters).
+---Dry-run: the session is read-only, so writes raise `failed`.
+---@param sql string
+function Connection:script(sql) end
+
+---Sends BEGIN, calls `fn(conn)`, and COMMIT when it returns; if `fn` raises, sends ROLLBACK
+---and re-raises the same error.
+---@generic T
+---@param fn fun(conn: db.Connection): T
+---@return T result what `fn` returned (all of its values)
+function Connection:transaction(fn) end
+
+---`pg_try_advisory_lock(key)`: never waits. Use keys below 2^53.
+---@param key number
+---@return boolean acquired
+function Connection:try_advisory_lock(key) end
+
+---`pg_advisory_unlock(key)`.
+---@param key number
+function Connection:advisory_unlock(key) end
+
+---`set_config(name, value, false)` for the session.
+---@param name string a setting such as `"lock_timeout"`
+---@param value string
+function Connection:set(name, value) end
+
+---The server's version number, e.g. `150018`.
+---@return number version
+function Connection:server_version() end
+
+---The name of the connected database.
+---@return string name
+function Connection:database() end
+
+---True if the session was opened read-only (always in dry-run).
+---@return boolean
+function Connection:read_only() end
+
+---False once closed or when the session was lost.
+---@return boolean
+function Connection:is_open() end
+
+---Closes the session; safe to call twice.
+function Connection:close() end
+
+return db

@@ -1,0 +1,22 @@
+---@meta
+-- LuaLS annotations for `require "json"` (bindings/lua_json.cpp). Not loaded at run time.
+-- tests/check_stubs.py keeps the names here equal to what the binding registers.
+
+---Decode and encode JSON. Pure functions: the same in dry-run.
+---@class json
+local json = {}
+
+---Parses JSON text. JSON null becomes nil. Invalid JSON raises `config`
+---(`json.decode: not valid JSON`).
+---@param text string
+---@return any value
+function json.decode(text) end
+
+---Encodes a Lua value. A table with only keys 1..n is an array, anything else an object; an
+---empty table encodes as `[]`.
+---@param value any
+---@param pretty? boolean indent by 2
+---@return string text
+function json.encode(value, pretty) end
+
+return json

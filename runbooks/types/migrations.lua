@@ -1,0 +1,184 @@
+---@meta
+-- LuaLS annotations for `require "migrations"` (bindings/lua_migrations.cpp). Not loaded at run
+-- time. tests/check_stubs.py keeps the names here equal to what the binding registers.
+
+---Migration chains, status and parity, apply, rollback, resolve, baseline. Progress goes to the
+---operator and every migration to the run record.
+---@class migrations
+local migrations = {}
+
+---Every function taking options accepts `ledger`.
+---@class migrations.LedgerOptions
+---@field ledger? string `"schema.table"` or `"table"` (schema public); default `public.schema_migrations`
+
+---@class migrations.ApplyOptions: migrations.LedgerOptions
+---@field target? string stop after this migration (name or version); default: all pending
+---@field allow_drift? boolean apply although parity fails; default false
+---@field lock_timeout? string `lock_timeout` for each migration, e.g. `"5s"`
+---@field statement_timeout? string `statement_timeout` for each migration
+---@field lock_wait? number seconds to wait for another runner's advisory lock; default 60
+---@field lock_retries? integer retries of a migration that hit lock_timeout; default 3
+---@field retry_backoff? number seconds before the first retry, doubling each retry; default 1
+
+---Which migrations a rollback undoes: `count` newest applied ones, or everything after `to`.
+---@class migrations.RollbackSelection: migrations.LedgerOptions
+---@field count? integer how many of the newest applied migrations; default 1
+---@field to? string a version: everything applied after it (`to` itself stays)
+
+---@class migrations.RollbackOptions: migrations.RollbackSelection
+---@field lock_timeout? string `lock_timeout` for each down script
+---@field statement_timeout? string `statement_timeout` for each down script
+---@field lock_wait? number seconds to wait for the advisory lock; default 60
+
+---A migration of a chain.
+---@class migrations.Migration
+---@field name string the ledger name, e.g. `0001_init.up.sql`
+---@field version string the version prefix, e.g. `0001`
+---@field up_path string
+---@field down_path string `""` when there is none
+---@field sha256 string hex SHA-256 of the up file
+---@field has_down boolean a non-empty down script exists
+
+---`chain:get` adds the SQL text.
+---@class migrations.MigrationWithSql: migrations.Migration
+---@field up_sql string
+---@field down_sql string
+
+---A ledger row (extra_in_db, dirty).
+---@class migrations.LedgerRow
+---@field filename string
+---@field sha256 string
+---@field status string `"applied"` or `"dirty"`
+---@field applied_at string
+---@field run_id string
+---@field error string
+---@field statements_done number
+---@field failed_statement number
+
+---@class migrations.HashMismatch
+---@field filename string
+---@field ledger_sha256 string
+---@field file_sha256 string
+
+---@class migrations.Status
+---@field applied string[] names in the chain and in the ledger (not dirty)
+---@field pending string[] not applied and newer than the newest applied one
+---@field missing_in_db string[] not applied but older than an applied one (a gap)
+---@field extra_in_db migrations.LedgerRow[] ledger rows whose file is not in the chain
+---@field dirty migrations.LedgerRow[] ledger rows with status dirty
+---@field hash_mismatches migrations.HashMismatch[] edited after being applied
+---@field line_ending_only migrations.HashMismatch[] only line endings or a BOM differ; not drift
+---@field parity "PASS"|"FAIL"
+---@field up_to_date boolean parity PASS and nothing pending
+---@field drift string[] one message per problem
+
+---@class migrations.Outcome
+---@field name string
+---@field version string
+---@field sha256 string
+---@field status string `"applied"`, `"would apply"`, `"dirty"`, `"rolled back"` or `"would roll back"`
+---@field ms number
+---@field transactional boolean
+
+---Reads every migration in `dir` once and hashes it; the layout is detected from the files.
+---Raises `config` naming the file (missing directory, mixed layouts, duplicate versions, ...).
+---Same in dry-run.
+---@param dir string
+---@return migrations.Chain chain
+function migrations.load(dir) end
+
+---Compares the chain with the ledger (one query). Same in dry-run (read-only).
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts? migrations.LedgerOptions
+---@return migrations.Status status
+function migrations.status(conn, chain, opts) end
+
+---Applies pending migrations in chain order under the ledger's advisory lock; refuses on drift
+---(`verify_failed`) unless `allow_drift`. Each migration is printed and recorded (`migration`).
+---Errors: `aborted` (lock, interrupt), `verify_failed`, `config`, `failed` (SQL).
+---Dry-run: no lock, no ledger created; prints and records (`sql`) what would run; outcomes have
+---status `"would apply"`.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts? migrations.ApplyOptions
+---@return migrations.Outcome[] outcomes
+---@return migrations.Status status_before the status read under the lock
+function migrations.apply(conn, chain, opts) end
+
+---The migrations a rollback would undo, newest first. Raises `config` when a needed down script is
+---missing or empty, when `count` exceeds the applied count, or for an unknown `to`. Same in dry-run.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts migrations.RollbackSelection required (`{}` for the defaults)
+---@return string[] names
+function migrations.rollback_plan(conn, chain, opts) end
+
+---The applied migrations the request names, newest first, whether or not they have down scripts.
+---Same in dry-run.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts migrations.RollbackSelection required (`{}` for the defaults)
+---@return string[] names
+function migrations.rollback_targets(conn, chain, opts) end
+
+---Runs down scripts newest first under the advisory lock, deleting their ledger rows.
+---Errors: as `rollback_plan`, plus `aborted` (lock) and `failed` (SQL).
+---Dry-run: no lock; prints and records each down script; outcomes say `"would roll back"`.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts migrations.RollbackOptions required (`{}` for the defaults)
+---@return migrations.Outcome[] outcomes
+function migrations.rollback(conn, chain, opts) end
+
+---Records a manual repair: `"applied"` writes the row with the current file's hash (clears a
+---dirty row), `"rolled-back"` deletes it. Takes the advisory lock; prints and records (`resolve`).
+---Raises `config` for an unknown name or another `as`.
+---Dry-run: changes nothing; returns and prints `would mark NAME as AS`.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param name string a name or version in the chain, or a ledger row's exact filename
+---@param as "applied"|"rolled-back"
+---@param opts? migrations.LedgerOptions
+---@return string message what was done
+function migrations.resolve(conn, chain, name, as, opts) end
+
+---Records every migration up to and including `version` that the ledger lacks as applied,
+---without running it. Takes the advisory lock; prints and records (`baseline`).
+---Raises `config` for an unknown version. Dry-run: records nothing, returns the names.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param version string
+---@param opts? migrations.LedgerOptions
+---@return string[] names recorded (or that would be)
+function migrations.baseline(conn, chain, version, opts) end
+
+---Who holds the ledger's advisory lock: `APPLICATION (user USER) on HOST, pid N, connected since
+---TIME`, or nil. Same in dry-run.
+---@param conn db.Connection
+---@param opts? migrations.LedgerOptions
+---@return string|nil holder
+function migrations.lock_holder(conn, opts) end
+
+---A loaded migration directory (`migrations.load`).
+---@class migrations.Chain
+local Chain = {}
+
+---The migrations in apply order.
+---@return migrations.Migration[] list
+function Chain:list() end
+
+---A migration by name or version (numerically: `"11"` finds `0011_...`), with its SQL, or nil.
+---@param name_or_version string
+---@return migrations.MigrationWithSql|nil migration
+function Chain:get(name_or_version) end
+
+---The directory given to `migrations.load`.
+---@return string dir
+function Chain:directory() end
+
+---The detected layout.
+---@return "flat"|"up/down"|"directory"|"dbmate" layout
+function Chain:layout() end
+
+return migrations
