@@ -94,8 +94,9 @@ int db_connect(lua_State* L) {
     o.statement_timeout = opt_string_field(L, 1, "statement_timeout", "");
     o.read_only = opt_bool_field(L, 1, "read_only", false);
   }
-  // Dry-run sessions are read-only whatever the runbook asked: the server refuses writes.
-  if (services(L).mode == RunMode::dry_run) o.read_only = true;
+  // Dry-run and rehearsal sessions are read-only whatever the runbook asked: the server
+  // refuses writes (a rehearsal's own BEGIN READ WRITE ... ROLLBACK is the one exception).
+  if (!changes_allowed(services(L).mode)) o.read_only = true;
   register_password(L, o.conninfo);
   auto* h = static_cast<ConnHandle*>(lua_newuserdata(L, sizeof(ConnHandle)));  // [ud]
   h->conn = nullptr;

@@ -113,6 +113,8 @@ int host_confirm(lua_State* L) {
   const std::string token = luaL_optstring(L, 2, "");
   auto& st = host_state(L);
   const auto& o = st.options;
+  // A rehearsal runs the migrations (and takes their locks) on the real database before
+  // rolling back: it asks like a live run. Only dry-run merely says what it would ask.
   if (st.options.mode == RunMode::dry_run) {
     say(st, "info", "would ask: " + question + (token.empty() ? " [y/N]" : " (type " + token + ")"));
     return 0;

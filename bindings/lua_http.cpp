@@ -94,7 +94,7 @@ void record(const Services& s, const HttpRequest& req, const HttpResponse& resp)
 
 // In dry-run a request that is not a read is announced and recorded, never sent.
 bool held_back(const Services& s, const HttpRequest& req) {
-  if (s.mode != RunMode::dry_run || is_read(req.method)) return false;
+  if (changes_allowed(s.mode) || is_read(req.method)) return false;
   if (s.say) s.say("would send: " + req.method + " " + shown_url(s, req.url));
   if (s.record)
     s.record("http", {{"method", req.method}, {"url", shown_url(s, req.url)}, {"dry_run", true}});

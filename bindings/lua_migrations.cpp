@@ -138,7 +138,7 @@ migrations::ApplyObserver observer_for(Services& s) {
       s.say("  [" + std::to_string(counter->first) + "/" + std::to_string(counter->second) + "] " + o.name + " " +
             o.status + (o.ms > 0 ? " in " + ms_text(o.ms) : "") +
             (o.retries ? " after " + std::to_string(o.retries) + " lock retries" : "") +
-            (o.transactional ? "" : " (outside a transaction)"));
+            (o.transactional || o.status != "applied" ? "" : " (outside a transaction)"));
     if (s.record)
       s.record("migration", {{"name", o.name}, {"version", o.version}, {"sha256", o.sha256}, {"status", o.status},
                              {"ms", o.ms}, {"transactional", o.transactional}, {"retries", o.retries}});

@@ -190,7 +190,7 @@ int run(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   Services& s = services(L);
   RunSpec spec = read_spec(L, s);
-  if (s.mode == RunMode::dry_run && !spec.read_only) return dry_run(L, s, spec);
+  if (!changes_allowed(s.mode) && !spec.read_only) return dry_run(L, s, spec);
   return live_run(L, s, spec);
 }
 

@@ -134,6 +134,62 @@ class SessionTimeouts {
   std::string saved_lock_, saved_statement_;
 };
 
+// Runs the pending migrations for real inside ONE transaction (later migrations build on
+// earlier ones), timing each, then rolls everything back. Migrations that cannot run in a
+// transaction are skipped and said so. The session stays read-only by default; only this
+// transaction is opened READ WRITE.
+void rehearse_migrations(db::Connection& conn, const std::vector<const Migration*>& todo, const ApplyOptions& o,
+                         const ApplyObserver& obs, ApplyResult& result) {
+  struct Rollback {
+    db::Connection& c;
+    ~Rollback() {
+      try {
+        c.run_script("ROLLBACK");
+      } catch (...) {
+        // The session is gone, and its transaction with it.
+      }
+    }
+  };
+  // On its own: READ WRITE must be the first thing in the transaction, and a batch may
+  // be preceded by the pipeline's own query.
+  conn.run_script("BEGIN READ WRITE");
+  Rollback rollback{conn};
+  std::vector<std::string> prologue = transaction_prologue(conn, o.lock_timeout, o.statement_timeout);
+  prologue.erase(prologue.begin());  // BEGIN was sent
+  db::SqlFailure failure;
+  if (!prologue.empty() && conn.run_batch(prologue, failure) >= 0)
+    throw StepError("cannot start the rehearsal: " + failure.message);
+  int skipped = 0;
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    const Migration& m = *todo[i];
+    if (obs.interrupted && obs.interrupted()) throw AbortError("rehearsal interrupted before " + m.name + "; nothing was changed");
+    const sql::Script script = sql::analyze(m.up_sql, m.up_path, o.server_version);
+    if (obs.starting) obs.starting(m, i, todo.size());
+    MigrationOutcome out{m.name, m.version, m.sha256, "rehearsed", 0, !script.needs_no_transaction, 0};
+    if (script.needs_no_transaction || script.manages_own_transaction) {
+      out.status = script.manages_own_transaction ? "not rehearsed (manages its own transaction)"
+                                                  : "not rehearsed (cannot run inside a transaction)";
+      ++skipped;
+    } else {
+      std::vector<std::string> batch;
+      for (const auto& s : script.statements) batch.push_back(s.text);
+      const auto start = Clock::now();
+      const int failed = conn.run_batch(batch, failure);
+      out.ms = ms_since(start);
+      if (failed >= 0) {
+        const auto& st = script.statements[static_cast<std::size_t>(failed)];
+        throw StepError("rehearsal of migration " + m.name + " failed at statement " + std::to_string(failed + 1) +
+                        " of " + std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) +
+                        "): " + failure.message + "\n    " + excerpt(st.text) +
+                        (skipped ? "\n  (" + std::to_string(skipped) + " earlier migration(s) could not be rehearsed and were skipped)" : "") +
+                        "\n  Nothing was changed: the rehearsal was rolled back.");
+      }
+    }
+    result.migrations.push_back(out);
+    if (obs.finished) obs.finished(out);
+  }
+}
+
 }  // namespace
 
 std::string lock_holder(db::Connection& conn, std::int64_t key) {
@@ -190,7 +246,9 @@ LedgerLock::~LedgerLock() {
 ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& o,
                   const ApplyObserver& obs) {
   const bool live = changes_allowed(o.mode);
-  LedgerLock lock(conn, ledger, live, o.lock_wait_s, obs);
+  const bool rehearse = o.mode == RunMode::rehearse;
+  // A rehearsal holds the lock too: a runner applying meanwhile would make it meaningless.
+  LedgerLock lock(conn, ledger, live || rehearse, o.lock_wait_s, obs);
 
   if (live) ledger.ensure();
   ApplyResult result;
@@ -216,6 +274,11 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     for (const auto* m : st.missing_in_db)
       if (m - chain.migrations.data() <= last) todo.push_back(m);
     std::sort(todo.begin(), todo.end());  // chain order: gaps before the pending ones after them
+  }
+
+  if (rehearse) {
+    rehearse_migrations(conn, todo, o, obs, result);
+    return result;
   }
 
   for (std::size_t i = 0; i < todo.size(); ++i) {

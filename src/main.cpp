@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
              kExitCodes);
   std::string runbook;
   std::vector<std::string> args, sets;
-  bool dry_run = false, list = false, describe = false, version = false, quiet = false, no_color = false;
+  bool dry_run = false, rehearse = false, list = false, describe = false, version = false, quiet = false, no_color = false;
   int verbose = 0;
   app.add_option("RUNBOOK", runbook, "runbook name (apply-prod.lua, apply) or path");
   app.add_option("ARGS", args, "parameters as key=value (same as --set)");
@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
   // One value per occurrence, so `--set a=b apply.lua` does not swallow the runbook name.
   app.add_option("--set", sets, "set a runbook parameter: --set key=value (repeatable)")->allow_extra_args(false);
   app.add_flag("--dry-run,-n", dry_run, "read for real, change nothing; print the SQL, commands and requests");
+  app.add_flag("--rehearse", rehearse,
+               "like --dry-run, but pending migrations run for real in one transaction that is rolled back: "
+               "the SQL is proven against the real schema and timed (asks for confirmation: it takes locks)")
+      ->excludes("--dry-run");
   app.add_option("--confirm", o.confirm, "answer a typed-token confirmation (e.g. --confirm PROD-OK)");
   app.add_flag("--yes,-y", o.yes, "answer plain yes/no confirmations (never a typed-token one)");
   app.add_option("--journal", o.journal_dir, "directory for run records (default: $RUNBOOK_JOURNAL or ./.runbook/runs)");
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
   setup_logging(quiet ? -1 : verbose, color);
   o.verbosity = quiet ? -1 : verbose;
   o.color = color;
-  o.mode = dry_run ? rb::RunMode::dry_run : rb::RunMode::live;
+  o.mode = rehearse ? rb::RunMode::rehearse : dry_run ? rb::RunMode::dry_run : rb::RunMode::live;
   o.runbook = runbook;
   o.search_path = rb::lua::default_search_path(argv[0]);
   if (o.journal_dir.empty()) {

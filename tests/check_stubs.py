@@ -179,6 +179,10 @@ def top_level_keys(body):
             cur.append(body[i:j + 1])
             i = j + 1
             continue
+        if body.startswith("--", i):  # a line comment: skip to the end of the line
+            j = body.find("\n", i)
+            i = len(body) if j < 0 else j
+            continue
         if c in "({[":
             depth += 1
         elif c in ")}]":

@@ -580,7 +580,9 @@ function M.run(rb, opts)
   local plan = select_steps(rb, opts)
   local ctx = setmetatable({
     runbook = rb.name, params = params, settings = rb.settings, env = env,
-    env_name = env and env.name or nil, mode = opts.mode, dry_run = opts.mode == "dry-run",
+    env_name = env and env.name or nil, mode = opts.mode,
+    dry_run = opts.mode ~= "live", -- a rehearsal changes nothing either: only the migration engine tells them apart
+    rehearse = opts.mode == "rehearse",
     run_id = host.run_id(), state = {}, journal_dir = host.journal_dir(),
   }, Context)
 

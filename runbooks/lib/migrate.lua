@@ -79,7 +79,9 @@ function M.confirm(ctx)
     return
   end
   local token = (ctx.env and ctx.env.confirm) or ctx.settings.confirm
-  local question = string.format("Apply %d migration(s) to %s?", #todo, tostring(ctx:db()))
+  local question = ctx.rehearse
+    and string.format("Rehearse %d migration(s) on %s? They run for real, holding their locks, and are rolled back.", #todo, tostring(ctx:db()))
+    or string.format("Apply %d migration(s) to %s?", #todo, tostring(ctx:db()))
   if token then
     ctx:confirm { question = question, token = token }
   else
@@ -99,7 +101,16 @@ function M.apply(ctx)
     lock_wait = runbook.seconds(ctx.params.lock_wait),
   }))
   ctx.state.applied = outcomes
-  if ctx.dry_run then
+  if ctx.rehearse then
+    local total, skipped = 0, 0
+    for _, o in ipairs(outcomes) do
+      total = total + o.ms
+      if o.status ~= "rehearsed" then skipped = skipped + 1 end
+    end
+    ctx:log("rehearsal: %d migration(s) ran in %.0f ms and were rolled back%s; nothing was changed", #outcomes - skipped,
+      total, skipped > 0 and string.format(" (%d could not run inside a transaction and were skipped)", skipped) or "")
+    ctx:record("rehearsal", { migrations = #outcomes - skipped, skipped = skipped, ms = total })
+  elseif ctx.dry_run then
     ctx:log("dry-run: %d migration(s) would be applied; nothing was changed", #outcomes)
   else
     ctx:log("applied %d migration(s)", #outcomes)

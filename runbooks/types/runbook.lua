@@ -70,7 +70,7 @@ local runbook = {}
 
 ---What the host passes to `runbook.run`.
 ---@class runbook.RunOptions
----@field mode "live"|"dry-run"
+---@field mode "live"|"dry-run"|"rehearse"
 ---@field env? string
 ---@field environments? string the environments file
 ---@field from? string
@@ -246,8 +246,9 @@ function Runbook:add_param(spec) end
 ---@field settings table<string, any> the runbook's settings
 ---@field env runbook.Environment|nil the environment chosen with `--env`
 ---@field env_name string|nil `ctx.env.name`
----@field mode "live"|"dry-run"
----@field dry_run boolean `ctx.mode == "dry-run"`
+---@field mode "live"|"dry-run"|"rehearse"
+---@field dry_run boolean true unless the run is live (dry-run and rehearse change nothing outside a rolled-back rehearsal)
+---@field rehearse boolean `ctx.mode == "rehearse"`: pending migrations run in one transaction that is rolled back
 ---@field run_id string also the run record's file name
 ---@field state table empty at start; steps share data through it
 ---@field journal_dir string where run records are written

@@ -1,0 +1,78 @@
+// --rehearse: pending migrations run for real inside one transaction that is rolled back.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_support.hpp"
+
+namespace {
+rbtest::CliResult run(const rbtest::TempDir& dir, const rbtest::TempDatabase& db, std::vector<std::string> args) {
+  args.push_back("--journal");
+  args.push_back(dir.path() + "/journal");
+  return rbtest::run_cli(args, {{"DATABASE_URL", db.url()}}, dir.path());
+}
+}  // namespace
+
+TEST_CASE("--rehearse runs and times pending migrations, then leaves nothing behind", "[cli][rehearse]") {
+  rbtest::TempDir dir;
+  rbtest::TempDatabase db;
+  rbtest::copy_sample_chain(dir);
+  REQUIRE(run(dir, db, {"apply.lua", "--yes", "--set", "target=0003"}).code == 0);
+  const auto schema = db.schema_dump();
+  const auto ledger = db.count("SELECT count(*) FROM schema_migrations");
+  const auto backups = rbtest::listing(dir.path() + "/.runbook/backups");
+
+  auto r = run(dir, db, {"apply.lua", "--rehearse", "--yes"});
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("0004_create_etl_errors.up.sql rehearsed in") != std::string::npos);
+  CHECK(r.err.find("0011_create_hero_snapshots_pending_idx.up.sql not rehearsed (cannot run inside a transaction)") !=
+        std::string::npos);
+  CHECK(r.err.find("were rolled back") != std::string::npos);
+  CHECK(db.schema_dump() == schema);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == ledger);
+  CHECK(rbtest::listing(dir.path() + "/.runbook/backups") == backups);  // a rehearsal takes no backup
+  auto records = rbtest::files_in(dir.path() + "/journal", ".json");
+  nlohmann::json rec;
+  for (const auto& f : records) {
+    auto j = nlohmann::json::parse(rbtest::read_file(f));
+    if (j["mode"] == "rehearse") rec = j;
+  }
+  REQUIRE_FALSE(rec.is_null());
+  CHECK(rec["status"] == "succeeded");
+  CHECK(rec["migrations"][0]["status"] == "rehearsed");
+}
+
+TEST_CASE("--rehearse catches what only the real schema reveals; dry-run cannot", "[cli][rehearse]") {
+  rbtest::TempDir dir;
+  rbtest::TempDatabase db;
+  dir.write("migrations/0001_a.up.sql", "CREATE TABLE a (id int);\n");
+  REQUIRE(run(dir, db, {"apply.lua", "--yes"}).code == 0);
+  // Parses fine, fails against the schema: column b does not exist.
+  dir.write("migrations/0002_b.up.sql", "ALTER TABLE a ADD COLUMN c int;\nCREATE INDEX a_b_idx ON a (b);\n");
+  const auto schema = db.schema_dump();
+
+  auto dry = run(dir, db, {"apply.lua", "--dry-run"});
+  INFO(dry.all());
+  CHECK(dry.code == 0);
+
+  auto r = run(dir, db, {"apply.lua", "--rehearse", "--yes"});
+  INFO(r.all());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("rehearsal of migration 0002_b.up.sql failed at statement 2 of 2 (line 2)") != std::string::npos);
+  CHECK(r.err.find("Nothing was changed") != std::string::npos);
+  CHECK(db.schema_dump() == schema);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
+}
+
+TEST_CASE("--rehearse of apply-prod still needs the typed token: it takes real locks", "[cli][rehearse]") {
+  rbtest::TempDir dir;
+  rbtest::TempDatabase db;
+  rbtest::copy_sample_chain(dir);
+  auto r = run(dir, db, {"apply-prod.lua", "--rehearse"});
+  INFO(r.all());
+  CHECK(r.code == 3);
+  CHECK(r.err.find("PROD-OK") != std::string::npos);
+  auto both = run(dir, db, {"apply.lua", "--rehearse", "--dry-run"});
+  CHECK(both.code == 2);
+}
