@@ -249,43 +249,33 @@ int mig_apply(lua_State* L) {
   return 2;
 }
 
-// migrations.rollback_targets(conn, chain, {count=, to=}) -> the applied migrations the
-// request names, newest first (whether or not they have down scripts).
-int mig_rollback_targets(lua_State* L) {
+// Reads {count=, to=, ledger=} at index 3, selects from one ledger read, pushes the names.
+using RollbackSelection = std::vector<const migrations::Migration*> (*)(const migrations::Chain&,
+                                                                         const migrations::Status&, int,
+                                                                         const std::string&);
+int push_rollback_selection(lua_State* L, RollbackSelection select) {
   auto& conn = check_connection(L, 1);
   const auto& chain = check_chain(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
   const int count = static_cast<int>(opt_number_field(L, 3, "count", 1));
   const std::string to = opt_string_field(L, 3, "to", "");
   migrations::Ledger ledger(conn, ledger_name(L, 3));
-  const auto st = migrations::compute_status(chain, ledger.read());
-  const auto targets = migrations::rollback_targets(chain, st, count, to);
-  lua_createtable(L, static_cast<int>(targets.size()), 0);
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    lua_pushstring(L, targets[i]->name.c_str());
+  const auto selected = select(chain, migrations::compute_status(chain, ledger.read()), count, to);
+  lua_createtable(L, static_cast<int>(selected.size()), 0);
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    lua_pushstring(L, selected[i]->name.c_str());
     lua_rawseti(L, -2, static_cast<int>(i + 1));
   }
   return 1;
 }
 
-// migrations.rollback_plan(conn, chain, {count=, to=}) -> names (newest first); raises a
-// config error when a down script is missing.
-int mig_rollback_plan(lua_State* L) {
-  auto& conn = check_connection(L, 1);
-  const auto& chain = check_chain(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  const int count = static_cast<int>(opt_number_field(L, 3, "count", 1));
-  const std::string to = opt_string_field(L, 3, "to", "");
-  migrations::Ledger ledger(conn, ledger_name(L, 3));
-  const auto st = migrations::compute_status(chain, ledger.read());
-  const auto plan = migrations::rollback_plan(chain, st, count, to);
-  lua_createtable(L, static_cast<int>(plan.size()), 0);
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    lua_pushstring(L, plan[i]->name.c_str());
-    lua_rawseti(L, -2, static_cast<int>(i + 1));
-  }
-  return 1;
-}
+// migrations.rollback_targets(conn, chain, {count=, to=}) -> the applied migrations the
+// request names, newest first (whether or not they have down scripts).
+int mig_rollback_targets(lua_State* L) { return push_rollback_selection(L, migrations::rollback_targets); }
+
+// migrations.rollback_plan(conn, chain, {count=, to=}) -> the same names; raises a config
+// error when one of them has no down script.
+int mig_rollback_plan(lua_State* L) { return push_rollback_selection(L, migrations::rollback_plan); }
 
 int mig_rollback(lua_State* L) {
   auto& conn = check_connection(L, 1);

@@ -88,7 +88,9 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
-std::string with_database(const std::string& conninfo, const std::string& dbname) {
+namespace {
+// The options a URL or key=value string sets, in libpq's order. Throws ConfigError.
+std::vector<std::pair<std::string, std::string>> parse_conninfo(const std::string& conninfo) {
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
   if (!opts) {
@@ -96,46 +98,41 @@ std::string with_database(const std::string& conninfo, const std::string& dbname
     if (err) PQfreemem(err);
     throw ConfigError("invalid database URL: " + first_line(msg));
   }
-  auto quote = [](const std::string& v) {
-    std::string out = "'";
-    for (char c : v) {
-      if (c == '\\' || c == '\'') out += '\\';
-      out += c;
-    }
-    return out + "'";
-  };
-  std::string out = "dbname=" + quote(dbname);
+  std::vector<std::pair<std::string, std::string>> out;
   for (auto* o = opts; o->keyword; ++o)
-    if (o->val && *o->val && std::string(o->keyword) != "dbname") out += std::string(" ") + o->keyword + "=" + quote(o->val);
+    if (o->val && *o->val) out.emplace_back(o->keyword, o->val);
   PQconninfoFree(opts);
+  return out;
+}
+
+std::string conninfo_pair(const std::string& key, const std::string& value) {
+  std::string out = key + "='";
+  for (char c : value) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+}  // namespace
+
+std::string with_database(const std::string& conninfo, const std::string& dbname) {
+  std::string out = conninfo_pair("dbname", dbname);
+  for (const auto& [key, value] : parse_conninfo(conninfo))
+    if (key != "dbname") out += " " + conninfo_pair(key, value);
   return out;
 }
 
 std::string without_password(const std::string& conninfo, std::string& password) {
   password.clear();
   if (conninfo.empty()) return conninfo;
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  if (!opts) {
-    std::string msg = err ? err : "invalid connection string";
-    if (err) PQfreemem(err);
-    throw ConfigError("invalid database URL: " + first_line(msg));
-  }
   std::string out;
-  for (auto* o = opts; o->keyword; ++o) {
-    if (!o->val || !*o->val) continue;
-    if (std::string(o->keyword) == "password") {
-      password = o->val;
+  for (const auto& [key, value] : parse_conninfo(conninfo)) {
+    if (key == "password") {
+      password = value;
       continue;
     }
-    std::string v;
-    for (const char* c = o->val; *c; ++c) {
-      if (*c == '\\' || *c == '\'') v += '\\';
-      v += *c;
-    }
-    out += std::string(out.empty() ? "" : " ") + o->keyword + "='" + v + "'";
+    out += (out.empty() ? "" : " ") + conninfo_pair(key, value);
   }
-  PQconninfoFree(opts);
   return out;
 }
 

@@ -55,6 +55,14 @@ CliResult run_cli(const std::vector<std::string>& args, const std::map<std::stri
   return CliResult{r.exit_code, r.out, r.err};
 }
 
+CliResult run_runbook(const TempDir& dir, const TempDatabase& db, const std::string& runbook,
+                      const std::vector<std::string>& extra, std::map<std::string, std::string> env) {
+  std::vector<std::string> args{runbook, "--journal", dir.path() + "/journal"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  env.emplace("DATABASE_URL", db.url());
+  return run_cli(args, env, dir.path());
+}
+
 TempDatabase::TempDatabase(const std::string& prefix) {
   require_env("PGHOST");
   name_ = prefix + "_" + std::to_string(getpid()) + "_" + std::to_string(++g_counter);

@@ -21,6 +21,13 @@ struct CliResult {
 CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                   const std::string& cwd = "", const std::string& stdin_data = "");
 
+class TempDatabase;
+
+// Runs `runbook` against `db` from `dir` (its cwd), with run records in dir/journal and
+// DATABASE_URL set, plus `extra` arguments and `env` variables.
+CliResult run_runbook(const TempDir& dir, const TempDatabase& db, const std::string& runbook,
+                      const std::vector<std::string>& extra = {}, std::map<std::string, std::string> env = {});
+
 // A fresh database for one test, dropped when the object goes away.
 class TempDatabase {
  public:

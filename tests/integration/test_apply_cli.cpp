@@ -14,13 +14,10 @@ using rbtest::TempDir;
 namespace {
 const char* kSampleCount = "SELECT count(*) FROM schema_migrations";
 
-std::map<std::string, std::string> env_for(const TempDatabase& db) { return {{"DATABASE_URL", db.url()}}; }
 
-CliResult apply(const TempDir& dir, const TempDatabase& db, std::vector<std::string> extra = {},
+CliResult apply(const TempDir& dir, const TempDatabase& db, const std::vector<std::string>& extra = {},
                 const std::string& runbook = "apply.lua") {
-  std::vector<std::string> args{runbook, "--journal", dir.path() + "/journal"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return run_cli(args, env_for(db), dir.path());
+  return rbtest::run_runbook(dir, db, runbook, extra);
 }
 }  // namespace
 

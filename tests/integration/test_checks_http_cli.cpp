@@ -16,10 +16,8 @@ using rbtest::TempDir;
 
 namespace {
 CliResult run(const TempDir& dir, const TempDatabase& db, const std::string& runbook,
-              std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{runbook, "--journal", dir.path() + "/journal"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return run_cli(args, {{"DATABASE_URL", db.url()}, {"APP_DB_URL", db.url()}}, dir.path());
+              const std::vector<std::string>& extra = {}) {
+  return rbtest::run_runbook(dir, db, runbook, extra, {{"APP_DB_URL", db.url()}});
 }
 
 bool has(const CliResult& r, const std::string& s) { return r.all().find(s) != std::string::npos; }

@@ -7,9 +7,9 @@
 
 namespace {
 rbtest::CliResult run(const rbtest::TempDir& dir, const rbtest::TempDatabase& db, std::vector<std::string> args) {
-  args.push_back("--journal");
-  args.push_back(dir.path() + "/journal");
-  return rbtest::run_cli(args, {{"DATABASE_URL", db.url()}}, dir.path());
+  const std::string runbook = args.front();
+  args.erase(args.begin());
+  return rbtest::run_runbook(dir, db, runbook, args);
 }
 }  // namespace
 

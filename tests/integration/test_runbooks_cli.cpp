@@ -16,13 +16,7 @@ using rbtest::TempDir;
 namespace {
 const char* kLedgerCount = "SELECT count(*) FROM schema_migrations";
 
-CliResult run(const TempDir& dir, const TempDatabase& db, const std::string& runbook,
-              std::vector<std::string> extra = {}, std::map<std::string, std::string> env = {}) {
-  std::vector<std::string> args{runbook, "--journal", dir.path() + "/journal"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  env.emplace("DATABASE_URL", db.url());
-  return run_cli(args, env, dir.path());
-}
+using rbtest::run_runbook;
 
 bool has(const CliResult& r, const std::string& s) { return r.all().find(s) != std::string::npos; }
 
@@ -104,10 +98,10 @@ TEST_CASE("apply.lua: --dry-run changes nothing and prints the plan; live applie
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0005", "--set", "backup_dir=first"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0005", "--set", "backup_dir=first"}).code == 0);
   const auto before = snapshot(dir, db);
 
-  auto dry = run(dir, db, "apply.lua", {"--dry-run"});
+  auto dry = run_runbook(dir, db, "apply.lua", {"--dry-run"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -116,7 +110,7 @@ TEST_CASE("apply.lua: --dry-run changes nothing and prints the plan; live applie
   CHECK(has(dry, "0006_create_backfill_jobs.up.sql would apply"));
   CHECK(has(dry, "nothing was changed"));
 
-  auto live = run(dir, db, "apply.lua", {"--yes"});
+  auto live = run_runbook(dir, db, "apply.lua", {"--yes"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -129,7 +123,7 @@ TEST_CASE("apply-prod.lua: --dry-run shows the token it would ask for; live need
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   const auto before = snapshot(dir, db);
-  auto dry = run(dir, db, "apply-prod.lua", {"--dry-run"});
+  auto dry = run_runbook(dir, db, "apply-prod.lua", {"--dry-run"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -137,7 +131,7 @@ TEST_CASE("apply-prod.lua: --dry-run shows the token it would ask for; live need
   CHECK(has(dry, "PROD-OK"));
   CHECK(has(dry, "would run: pg_dump"));
 
-  auto live = run(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"});
+  auto live = run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -149,9 +143,9 @@ TEST_CASE("apply-staging.lua: --dry-run changes nothing; live applies with STAGI
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--set", "backup_dir=first"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--set", "backup_dir=first"}).code == 0);
   const auto before = snapshot(dir, db);
-  auto dry = run(dir, db, "apply-staging.lua", {"--dry-run"});
+  auto dry = run_runbook(dir, db, "apply-staging.lua", {"--dry-run"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -159,7 +153,7 @@ TEST_CASE("apply-staging.lua: --dry-run changes nothing; live applies with STAGI
   CHECK(has(dry, "STAGING-OK"));
   CHECK(has(dry, "would run: pg_dump"));
 
-  auto live = run(dir, db, "apply-staging.lua", {"--confirm", "STAGING-OK"});
+  auto live = run_runbook(dir, db, "apply-staging.lua", {"--confirm", "STAGING-OK"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -170,10 +164,10 @@ TEST_CASE("rollback.lua: --dry-run (down scripts and restore) changes nothing; l
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);  // leaves a backup in the run record
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes"}).code == 0);  // leaves a backup in the run record
   const auto before = snapshot(dir, db);
 
-  auto dry = run(dir, db, "rollback.lua", {"--dry-run", "--set", "count=2"});
+  auto dry = run_runbook(dir, db, "rollback.lua", {"--dry-run", "--set", "count=2"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -181,7 +175,7 @@ TEST_CASE("rollback.lua: --dry-run (down scripts and restore) changes nothing; l
   CHECK(has(dry, "0013_validate_hero_snapshots_checks.down.sql"));
   CHECK(has(dry, "nothing was rolled back"));
 
-  auto dry_restore = run(dir, db, "rollback.lua", {"--dry-run", "--set", "method=restore"});
+  auto dry_restore = run_runbook(dir, db, "rollback.lua", {"--dry-run", "--set", "method=restore"});
   INFO(dry_restore.all());
   CHECK(dry_restore.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -189,7 +183,7 @@ TEST_CASE("rollback.lua: --dry-run (down scripts and restore) changes nothing; l
   CHECK(has(dry_restore, "would restore"));
   CHECK(db.count("SELECT count(*) FROM pg_database WHERE datname LIKE '" + db.name() + "\\_%'") == 0);
 
-  auto live = run(dir, db, "rollback.lua", {"--yes", "--set", "count=2"});
+  auto live = run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "count=2"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain) - 2);
@@ -200,10 +194,10 @@ TEST_CASE("forward-fix.lua: --dry-run writes no file and applies nothing; live d
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes"}).code == 0);
   const auto before = snapshot(dir, db);
 
-  auto dry = run(dir, db, "forward-fix.lua", {"--dry-run", "--set", "migration=0006"});
+  auto dry = run_runbook(dir, db, "forward-fix.lua", {"--dry-run", "--set", "migration=0006"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -211,7 +205,7 @@ TEST_CASE("forward-fix.lua: --dry-run writes no file and applies nothing; live d
   CHECK(has(dry, "0014_revert_create_backfill_jobs.up.sql"));
   CHECK(has(dry, "would ask"));
 
-  auto live = run(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
+  auto live = run_runbook(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename = '0014_revert_create_backfill_jobs.up.sql'") == 1);
@@ -222,14 +216,14 @@ TEST_CASE("post-verify.lua: --dry-run and live both verify a healthy database wi
   TempDatabase db;
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes"}).code == 0);
   environments(dir, R"(return { prod = { database_env = "DATABASE_URL",
     expected_tables = { "public.hero_snapshots", "public.backfill_jobs" },
     expected_indexes = { "hero_snapshots_pending_idx", { table = "etl_errors", like = "%created_at%" } },
     smoke_sql = { "SELECT count(*) = 6 FROM etl_error_types" } } })");
   const auto before = snapshot(dir, db);
   for (const char* mode : {"--dry-run", "--no-color"}) {
-    auto r = run(dir, db, "post-verify.lua", {mode, "--env", "prod"});
+    auto r = run_runbook(dir, db, "post-verify.lua", {mode, "--env", "prod"});
     INFO(mode << "\n" << r.all());
     CHECK(r.code == 0);
     check_unchanged(before, snapshot(dir, db));
@@ -245,22 +239,22 @@ TEST_CASE("resolve.lua: --dry-run says what it would mark; live records a manual
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0005"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0005"}).code == 0);
   run_by_hand(db, chain + "/0006_create_backfill_jobs.up.sql");  // a DBA ran it with psql
   const auto before = snapshot(dir, db);
 
-  auto dry = run(dir, db, "resolve.lua", {"--dry-run", "--set", "migration=0006", "--set", "as=applied"});
+  auto dry = run_runbook(dir, db, "resolve.lua", {"--dry-run", "--set", "migration=0006", "--set", "as=applied"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
   CHECK(has(dry, "would mark 0006_create_backfill_jobs.up.sql as applied"));
   CHECK(has(dry, "would ask"));
 
-  auto live = run(dir, db, "resolve.lua", {"--yes", "--set", "migration=0006", "--set", "as=applied"});
+  auto live = run_runbook(dir, db, "resolve.lua", {"--yes", "--set", "migration=0006", "--set", "as=applied"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename = '0006_create_backfill_jobs.up.sql'") == 1);
-  auto rest = run(dir, db, "apply.lua", {"--yes"});  // 0006 is not run again (it would fail: table exists)
+  auto rest = run_runbook(dir, db, "apply.lua", {"--yes"});  // 0006 is not run again (it would fail: table exists)
   INFO(rest.all());
   CHECK(rest.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -281,14 +275,14 @@ TEST_CASE("baseline.lua adopts a database that already has the first five migrat
   rbtest::psql(db, "INSERT INTO etl_error_types VALUES ('adopted', 'row written before the baseline', false)");
   const auto before = snapshot(dir, db);
 
-  auto dry = run(dir, db, "baseline.lua", {"--dry-run", "--set", "version=0005"});
+  auto dry = run_runbook(dir, db, "baseline.lua", {"--dry-run", "--set", "version=0005"});
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
   CHECK(has(dry, "would baseline 5 migration(s) up to 0005"));
   CHECK(has(dry, "would ask"));
 
-  auto live = run(dir, db, "baseline.lua", {"--yes", "--set", "version=0005"});
+  auto live = run_runbook(dir, db, "baseline.lua", {"--yes", "--set", "version=0005"});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(has(live, "baselined 5 migration(s) up to 0005"));
@@ -297,7 +291,7 @@ TEST_CASE("baseline.lua adopts a database that already has the first five migrat
   CHECK(db.count("SELECT count(*) FROM etl_error_types WHERE code = 'adopted'") == 1);  // nothing re-ran
   CHECK(db.schema_dump().find("hero_snapshots") != std::string::npos);
 
-  auto rest = run(dir, db, "apply.lua", {"--yes"});
+  auto rest = run_runbook(dir, db, "apply.lua", {"--yes"});
   INFO(rest.all());
   CHECK(rest.code == 0);
   CHECK(has(rest, "applied 8 migration(s)"));
@@ -316,7 +310,7 @@ TEST_CASE("apply's backup is recorded with its checksum and rollback method=rest
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
   // The first apply's backup goes elsewhere and is deleted: only the second apply's is restorable.
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--set", "backup_dir=first"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--set", "backup_dir=first"}).code == 0);
   std::filesystem::remove_all(dir.path() + "/first");
   rbtest::psql(db,
                "INSERT INTO hero_snapshots (id, user_id, raw) VALUES"
@@ -331,7 +325,7 @@ TEST_CASE("apply's backup is recorded with its checksum and rollback method=rest
   const auto schema_before = db.schema_dump();
   const auto data_before = rbtest::psql(db, data_sql);
 
-  auto applied = run(dir, db, "apply.lua", {"--yes", "--json"});
+  auto applied = run_runbook(dir, db, "apply.lua", {"--yes", "--json"});
   INFO(applied.all());
   REQUIRE(applied.code == 0);
   REQUIRE(db.schema_dump() != schema_before);
@@ -352,7 +346,7 @@ TEST_CASE("apply's backup is recorded with its checksum and rollback method=rest
 
   // Written after the apply: a restore replaces it.
   rbtest::psql(db, "INSERT INTO backfill_jobs (name) VALUES ('after-the-backup')");
-  auto restored = run(dir, db, "rollback.lua", {"--yes", "--set", "method=restore"});
+  auto restored = run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "method=restore"});
   INFO(restored.all());
   CHECK(restored.code == 0);
   CHECK(has(restored, b["sha256"].get<std::string>()));
@@ -368,9 +362,9 @@ TEST_CASE("rollback.lua method=restore picks the newest apply's backup even when
   TempDatabase db;
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  auto older = run(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--json"});
+  auto older = run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--json"});
   REQUIRE(older.code == 0);
-  auto newer = run(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--json"});
+  auto newer = run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--json"});
   REQUIRE(newer.code == 0);
   const auto older_id = nlohmann::json::parse(older.out)["run_id"].get<std::string>();
   const auto newer_id = nlohmann::json::parse(newer.out)["run_id"].get<std::string>();
@@ -383,7 +377,7 @@ TEST_CASE("rollback.lua method=restore picks the newest apply's backup even when
   REQUIRE(newer_id < same_second);
   std::filesystem::rename(journal + older_id + ".json", journal + same_second + ".json");
 
-  auto r = run(dir, db, "rollback.lua", {"--dry-run", "--set", "method=restore"});
+  auto r = run_runbook(dir, db, "rollback.lua", {"--dry-run", "--set", "method=restore"});
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK(has(r, "plan: restore " + newer_backup));  // not the older run's backup of an older state
@@ -394,7 +388,7 @@ TEST_CASE("the backup location in the run record works from another working dire
   TempDatabase db;
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  auto applied = run(dir, db, "apply.lua", {"--yes", "--set", "target=0004", "--json"});
+  auto applied = run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0004", "--json"});
   REQUIRE(applied.code == 0);
   const auto path = record_of(dir, applied)["backups"][0]["path"].get<std::string>();
   CHECK(path.front() == '/');  // a run record is archived and read elsewhere: the location must be absolute
@@ -413,10 +407,10 @@ TEST_CASE("rollback.lua count=1 does not fall back to a backup that undoes more 
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   // One apply run took 0001..0006; its backup is of the empty database.
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
   rbtest::psql(db, "INSERT INTO etl_error_types VALUES ('kept', 'written after the apply', false)");
   std::filesystem::remove(chain + "/0006_create_backfill_jobs.down.sql");
-  auto r = run(dir, db, "rollback.lua", {"--yes", "--set", "count=1"});
+  auto r = run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "count=1"});
   INFO(r.all());
   // Asked to roll back one migration, the only restore point would also undo 0001..0005 and the
   // data written since: refuse (or roll back exactly 0006), never silently undo six.
@@ -432,8 +426,8 @@ TEST_CASE("rollback.lua with down scripts leaves parity PASS and the rolled-back
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
-  auto r = run(dir, db, "rollback.lua", {"--yes", "--set", "count=2", "--set", "method=down", "--json"});
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
+  auto r = run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "count=2", "--set", "method=down", "--json"});
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK(has(r, "after rollback: 4 applied, 9 pending, parity PASS"));
@@ -447,7 +441,7 @@ TEST_CASE("rollback.lua with down scripts leaves parity PASS and the rolled-back
     if (c["name"] == "ledger consistent") consistent = c["result"] == "PASS";
   CHECK(consistent);
   // The two are pending again: apply brings exactly them back.
-  auto again = run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"});
+  auto again = run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006"});
   INFO(again.all());
   CHECK(again.code == 0);
   CHECK(has(again, "applied 2 migration(s)"));
@@ -459,10 +453,10 @@ TEST_CASE("rollback.lua method=down refuses when a needed down script is missing
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
   std::filesystem::remove(chain + "/0005_create_user_summary_tables.down.sql");
   const auto before = snapshot(dir, db);
-  auto r = run(dir, db, "rollback.lua", {"--yes", "--set", "count=2", "--set", "method=down"});
+  auto r = run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "count=2", "--set", "method=down"});
   INFO(r.all());
   CHECK(r.code != 0);
   CHECK(r.code != 3);
@@ -481,7 +475,7 @@ TEST_CASE("staging-rebuild.lua refuses without --env and for a non-disposable en
   TempDatabase db;
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0003"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0003"}).code == 0);
   rbtest::psql(db, "CREATE TABLE precious (id int); INSERT INTO precious VALUES (1)");
   environments(dir, R"(return {
     prod = { database_env = "STAGING_URL", disposable = false },
@@ -490,13 +484,13 @@ TEST_CASE("staging-rebuild.lua refuses without --env and for a non-disposable en
   const auto before = snapshot(dir, db);
   const std::map<std::string, std::string> env{{"STAGING_URL", db.url()}};
 
-  auto no_env = run(dir, db, "staging-rebuild.lua", {"--yes"}, env);
+  auto no_env = run_runbook(dir, db, "staging-rebuild.lua", {"--yes"}, env);
   INFO(no_env.all());
   CHECK(no_env.code == 2);
   CHECK(has(no_env, "--env"));
   CHECK(has(no_env, "disposable"));
   for (const char* name : {"prod", "shared"}) {
-    auto r = run(dir, db, "staging-rebuild.lua", {"--yes", "--env", name}, env);
+    auto r = run_runbook(dir, db, "staging-rebuild.lua", {"--yes", "--env", name}, env);
     INFO(r.all());
     CHECK(r.code == 2);
     CHECK(has(r, std::string("environment ") + name + " is not marked disposable"));
@@ -511,7 +505,7 @@ TEST_CASE("staging-rebuild.lua rebuilds a drifted staging database to parity PAS
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes"}).code == 0);
   // Drift as seed 000 describes it: an edited hash, a row for a file nobody has, a stray table.
   rbtest::psql(db,
                "UPDATE schema_migrations SET sha256 = repeat('0', 64) WHERE filename = '0002_create_hero_snapshots.up.sql';"
@@ -522,7 +516,7 @@ TEST_CASE("staging-rebuild.lua rebuilds a drifted staging database to parity PAS
 
   // Dry-run first: nothing happens, the plan is printed.
   const auto before = snapshot(dir, db);
-  auto dry = run(dir, db, "staging-rebuild.lua", {"--dry-run", "--env", "staging"}, env);
+  auto dry = run_runbook(dir, db, "staging-rebuild.lua", {"--dry-run", "--env", "staging"}, env);
   INFO(dry.all());
   CHECK(dry.code == 0);
   check_unchanged(before, snapshot(dir, db));
@@ -530,7 +524,7 @@ TEST_CASE("staging-rebuild.lua rebuilds a drifted staging database to parity PAS
   CHECK(has(dry, "would ask"));
   CHECK(has(dry, "would create database"));
 
-  auto r = run(dir, db, "staging-rebuild.lua", {"--yes", "--env", "staging", "--json"}, env);
+  auto r = run_runbook(dir, db, "staging-rebuild.lua", {"--yes", "--env", "staging", "--json"}, env);
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK(db.count("SELECT to_regclass('public.stray_hotfix') IS NULL") == 1);
@@ -548,7 +542,7 @@ TEST_CASE("staging-rebuild.lua rebuilds a drifted staging database to parity PAS
   CHECK(parity_pass);
   // The rebuilt database passes post-verify too.
   environments(dir, R"(return { staging = { database_env = "STAGING_URL", disposable = true } })");
-  auto verify = run(dir, db, "post-verify.lua", {"--env", "staging"}, env);
+  auto verify = run_runbook(dir, db, "post-verify.lua", {"--env", "staging"}, env);
   INFO(verify.all());
   CHECK(verify.code == 0);
 }
@@ -567,7 +561,7 @@ TEST_CASE("a misspelt key in the environments file is a configuration error nami
                               "return { staging = { database_env = \"STAGING_URL\", disposible = true } }\n");
   const auto before = snapshot(dir, db);
   for (const char* runbook : {"apply.lua", "staging-rebuild.lua", "post-verify.lua"}) {
-    auto r = run(dir, db, runbook, {"--yes", "--env", "staging", "--environments", file}, {{"STAGING_URL", db.url()}});
+    auto r = run_runbook(dir, db, runbook, {"--yes", "--env", "staging", "--environments", file}, {{"STAGING_URL", db.url()}});
     INFO(runbook << "\n" << r.all());
     CHECK(r.code == 2);
     CHECK(has(r, "disposible"));
@@ -586,7 +580,7 @@ TEST_CASE("an unset database variable is a configuration error naming the variab
   // ./environments.lua in the working directory is the default file.
   environments(dir, "return { prod = { database_env = \"RBTEST_UNSET_PROD_URL\", confirm = \"PROD-OK\" } }\n");
   const auto before = snapshot(dir, db);
-  auto r = run(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"});
+  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"});
   INFO(r.all());
   CHECK(r.code == 2);
   CHECK(has(r, "RBTEST_UNSET_PROD_URL"));
@@ -594,7 +588,7 @@ TEST_CASE("an unset database variable is a configuration error naming the variab
   check_unchanged(before, snapshot(dir, db));
   CHECK(db.count("SELECT to_regclass('public.schema_migrations') IS NULL") == 1);
   // An environment that is not in the file at all names the ones that are.
-  auto unknown = run(dir, db, "apply.lua", {"--yes", "--env", "prdo"});
+  auto unknown = run_runbook(dir, db, "apply.lua", {"--yes", "--env", "prdo"});
   INFO(unknown.all());
   CHECK(unknown.code == 2);
   CHECK(has(unknown, "prdo"));
@@ -631,7 +625,7 @@ TEST_CASE("apply-prod.lua runs the maintenance hooks in order around the apply",
   hooks_environment(dir, db, evidence);
   const std::map<std::string, std::string> env{{"PROD_URL", db.url()}};
 
-  auto dry = run(dir, db, "apply-prod.lua", {"--dry-run", "--env", "prod"}, env);
+  auto dry = run_runbook(dir, db, "apply-prod.lua", {"--dry-run", "--env", "prod"}, env);
   INFO(dry.all());
   CHECK(dry.code == 0);
   CHECK_FALSE(std::filesystem::exists(evidence));
@@ -640,7 +634,7 @@ TEST_CASE("apply-prod.lua runs the maintenance hooks in order around the apply",
   CHECK(has(dry, "echo maintenance_on"));
   CHECK(db.count("SELECT to_regclass('public.schema_migrations') IS NULL") == 1);
 
-  auto live = run(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, env);
+  auto live = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, env);
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -656,7 +650,7 @@ TEST_CASE("apply-prod.lua resumes workers and leaves maintenance when the apply 
             "CREATE TABLE hero_snapshots (id int);\nINSERT INTO no_such_table VALUES (1);\n");
   const auto evidence = dir.path() + "/hooks.log";
   hooks_environment(dir, db, evidence);
-  auto r = run(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, {{"PROD_URL", db.url()}});
+  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, {{"PROD_URL", db.url()}});
   INFO(r.all());
   CHECK(r.code == 1);
   CHECK(has(r, "no_such_table"));
@@ -675,23 +669,23 @@ TEST_CASE("apply-staging.lua needs STAGING-OK; and an environment's token overri
   const auto chain = rbtest::copy_sample_chain(dir);
   const auto before = db.schema_dump();
   for (const char* token : {"PROD-OK", "staging-ok", "yes"}) {
-    auto r = run(dir, db, "apply-staging.lua", {"--confirm", token});
+    auto r = run_runbook(dir, db, "apply-staging.lua", {"--confirm", token});
     INFO(token << "\n" << r.all());
     CHECK(r.code == 3);
     CHECK(has(r, "--confirm does not match"));
   }
-  auto yes = run(dir, db, "apply-staging.lua", {"--yes"});
+  auto yes = run_runbook(dir, db, "apply-staging.lua", {"--yes"});
   CHECK(yes.code == 3);
   CHECK(db.schema_dump() == before);
 
   environments(dir, "return { staging = { database_env = \"STAGING_URL\", confirm = \"REBUILT-STAGING\" } }\n");
   const std::map<std::string, std::string> env{{"STAGING_URL", db.url()}};
-  auto old_token = run(dir, db, "apply-staging.lua", {"--env", "staging", "--confirm", "STAGING-OK"}, env);
+  auto old_token = run_runbook(dir, db, "apply-staging.lua", {"--env", "staging", "--confirm", "STAGING-OK"}, env);
   INFO(old_token.all());
   CHECK(old_token.code == 3);
   CHECK(has(old_token, "--confirm does not match"));
   CHECK(db.schema_dump() == before);
-  auto ok = run(dir, db, "apply-staging.lua", {"--env", "staging", "--confirm", "REBUILT-STAGING"}, env);
+  auto ok = run_runbook(dir, db, "apply-staging.lua", {"--env", "staging", "--confirm", "REBUILT-STAGING"}, env);
   INFO(ok.all());
   CHECK(ok.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -706,8 +700,8 @@ TEST_CASE("forward-fix.lua writes the next migration from the down script and ap
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
-  auto r = run(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006_create_backfill_jobs.up.sql"});
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes"}).code == 0);
+  auto r = run_runbook(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006_create_backfill_jobs.up.sql"});
   INFO(r.all());
   CHECK(r.code == 0);
   const auto up = chain + "/0014_revert_create_backfill_jobs.up.sql";
@@ -729,11 +723,11 @@ TEST_CASE("forward-fix.lua without a down script writes a template and applies n
   TempDatabase db;
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes"}).code == 0);
   std::filesystem::remove(chain + "/0006_create_backfill_jobs.down.sql");
   const auto ledger_before = ledger_rows(db);
   const auto schema_before = db.schema_dump();
-  auto r = run(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
+  auto r = run_runbook(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
   INFO(r.all());
   CHECK(r.code == 3);
   CHECK(has(r, "template"));
@@ -749,8 +743,8 @@ TEST_CASE("forward-fix.lua applies only the fix; not unrelated pending migration
   TempDatabase db;
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
-  auto r = run(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
+  auto r = run_runbook(dir, db, "forward-fix.lua", {"--yes", "--set", "migration=0006"});
   INFO(r.all());
   // 0007..0013 were never reviewed or confirmed by this run: they must stay pending (or the
   // runbook must refuse while they are pending), never be applied under "Apply the forward fix?".
@@ -766,7 +760,7 @@ TEST_CASE("a new runbook composed from the library steps runs through the CLI", 
   TempDatabase db;
   LeftoverGuard leftovers{db};
   rbtest::copy_sample_chain(dir);
-  REQUIRE(run(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--set", "backup_dir=first"}).code == 0);
+  REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0003", "--set", "backup_dir=first"}).code == 0);
   const std::string file = std::string(RUNBOOK_SOURCE_DIR) + "/tests/lua/compose_check.lua";
 
   auto describe = run_cli({"--describe", file}, {}, dir.path());
@@ -775,7 +769,7 @@ TEST_CASE("a new runbook composed from the library steps runs through the CLI", 
   CHECK(describe.out.find("min_rows") != std::string::npos);
   CHECK(describe.out.find("ledger_rows") != std::string::npos);
 
-  auto ok = run(dir, db, file, {"--json"});
+  auto ok = run_runbook(dir, db, file, {"--json"});
   INFO(ok.all());
   CHECK(ok.code == 0);
   CHECK(has(ok, "ledger rows"));
@@ -789,7 +783,7 @@ TEST_CASE("a new runbook composed from the library steps runs through the CLI", 
     if (c["name"] == "ledger rows") recorded = c["result"] == "PASS";
   CHECK(recorded);
 
-  auto fails = run(dir, db, file, {"--set", "min_rows=99"});
+  auto fails = run_runbook(dir, db, file, {"--set", "min_rows=99"});
   INFO(fails.all());
   CHECK(fails.code == 4);
   CHECK(has(fails, "1 of 1 checks failed"));
@@ -820,7 +814,7 @@ TEST_CASE("apply.lua composed with insert_before and replace runs the new step i
   CHECK(d.find("pg_dump -Fc, verified") == std::string::npos);  // the replaced step is gone
   CHECK(d.find(" 8. mark") != std::string::npos);
 
-  auto r = run(dir, db, file, {"--yes"});
+  auto r = run_runbook(dir, db, file, {"--yes"});
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
