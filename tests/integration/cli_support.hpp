@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/db.hpp"
+#include "tests/support/http_server.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace rbtest {
@@ -56,27 +57,4 @@ std::string psql(const TempDatabase& db, const std::string& sql);
 std::string sha256sum(const std::string& path);
 // Names of the entries directly in `dir`, sorted (empty when it does not exist).
 std::vector<std::string> listing(const std::string& dir);
-// Percent-encodes a query-string value.
-std::string url_encode(const std::string& s);
-// A loopback TCP port nobody listens on (bound once, then released).
-int unused_port();
-
-// tests/support/http_server.py started as a child for one test: reads its port from the first
-// line of its stdout; ended by closing its stdin and signalling its pid when the object goes away.
-class HttpServer {
- public:
-  HttpServer();
-  ~HttpServer();
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
-  int port() const { return port_; }
-  std::string url(const std::string& path) const;  // http://127.0.0.1:PORT/path
-  std::string json_url(const std::string& body, int status = 200) const;
-
- private:
-  int pid_ = -1;
-  int stdin_fd_ = -1;
-  int port_ = 0;
-};
-
 }  // namespace rbtest

@@ -17,95 +17,19 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/http.hpp"
-
-#ifndef RUNBOOK_SOURCE_DIR
-#error "RUNBOOK_SOURCE_DIR must name the source tree (set by tests/CMakeLists.txt)"
-#endif
+#include "tests/support/http_server.hpp"
 
 namespace {
 
-// The test server, started on first use and killed (by its pid) when the tests end.
-class TestServer {
- public:
-  static TestServer& instance() {
-    static TestServer server;
-    return server;
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  ~TestServer() {
-    ::close(stdin_fd_);  // the server also exits on its own when its stdin closes
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  TestServer(const TestServer&) = delete;
-  TestServer& operator=(const TestServer&) = delete;
-
- private:
-  TestServer() {
-    const std::string script = std::string(RUNBOOK_SOURCE_DIR) + "/tests/support/http_server.py";
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
-      throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::execlp("python3", "python3", script.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    stdin_fd_ = in[1];
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    port_ = std::atoi(line.c_str());
-    if (port_ <= 0) throw std::runtime_error("test HTTP server did not start: " + script);
-  }
-
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
-  int port_ = 0;
-};
-
-std::string url(const std::string& path) { return TestServer::instance().url(path); }
-
-std::string encode(const std::string& s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+// One server for the whole test binary, ended (by its pid) when the tests end.
+rbtest::HttpServer& server() {
+  static rbtest::HttpServer instance;
+  return instance;
 }
 
-std::string json_url(const std::string& body) { return url("/json?body=" + encode(body)); }
-
-// A loopback port nobody listens on: bound once by us, then released.
-int unused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+std::string url(const std::string& path) { return server().url(path); }
+std::string json_url(const std::string& body) { return server().json_url(body); }
+using rbtest::unused_port;
 
 // A key unique to this process, so /flaky counters do not leak between runs or tests.
 std::string flaky_key(const std::string& name) { return name + "-" + std::to_string(::getpid()); }
@@ -171,7 +95,7 @@ TEST_CASE("JSON field expectation passes and fails", "[http]") {
   }
   SECTION("both the status and the field are reported") {
     auto r = rb::http_perform(get(url("/json?status=500&body=") +
-                                  encode(R"({"parity": {"status": "FAIL"}})")));
+                                  rbtest::url_encode(R"({"parity": {"status": "FAIL"}})")));
     CHECK(rb::http_check_failures(r, expect) ==
           std::vector<std::string>{"status 500, expected 200",
                                    R"(parity.status is "FAIL", expected "PASS")"});
