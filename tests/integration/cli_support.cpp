@@ -143,14 +143,6 @@ std::string psql(const TempDatabase& db, const std::string& sql) {
   return r.out;
 }
 
-std::string sha256sum(const std::string& path) {
-  rb::Command c;
-  c.argv = {"sha256sum", path};
-  auto r = rb::run_command(c);
-  if (r.exit_code != 0) throw std::runtime_error("sha256sum failed: " + r.err);
-  return r.out.substr(0, r.out.find(' '));
-}
-
 std::vector<std::string> listing(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;

@@ -53,8 +53,6 @@ std::vector<std::string> files_in(const std::string& dir, const std::string& suf
 // psql -X -At -v ON_ERROR_STOP=1 -c `sql` against `db`: stdout (rows one a line, columns
 // separated by '|'). Throws with psql's stderr when it fails.
 std::string psql(const TempDatabase& db, const std::string& sql);
-// The SHA-256 of a file as printed by the sha256sum program (independent of the engine).
-std::string sha256sum(const std::string& path);
 // Names of the entries directly in `dir`, sorted (empty when it does not exist).
 std::vector<std::string> listing(const std::string& dir);
 }  // namespace rbtest

@@ -80,18 +80,6 @@ struct TestDb {
 
 using rbtest::TempDir;
 
-std::string sha256sum_of(const fs::path& file) {
-  const std::string cmd = "sha256sum '" + file.string() + "'";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::array<char, 256> buf{};
-  std::string out;
-  while (std::fgets(buf.data(), buf.size(), f)) out += buf.data();
-  REQUIRE(pclose(f) == 0);
-  REQUIRE(out.size() >= 64);
-  return out.substr(0, 64);
-}
-
 long long int_of(Connection& c, const std::string& sql) {
   auto r = c.query(sql);
   REQUIRE(r.rows.size() == 1);
@@ -215,7 +203,7 @@ TEST_CASE("engine apply: runs every migration in version order and records each 
     INFO(expect[i].first);
     CHECK(r[0].text == expect[i].first);
     CHECK(r[1].text == version_of(expect[i].first));
-    CHECK(r[2].text == sha256sum_of(expect[i].second));
+    CHECK(r[2].text == rbtest::sha256sum(expect[i].second));
     CHECK(r[3].text == "applied");
     REQUIRE(r[4].type == rb::db::CellType::integer);  // not NULL
     CHECK(r[4].integer >= 0);
@@ -334,7 +322,7 @@ TEST_CASE("engine apply: drift (an applied file edited) blocks apply unless allo
   f.dir.write("0002_b.sql", "CREATE TABLE b (id int);\n");
   Ledger ledger(*f.conn);
   REQUIRE(apply(*f.conn, ledger, f.load(), live_options()).migrations.size() == 2);
-  const std::string applied_sha = sha256sum_of(p1);
+  const std::string applied_sha = rbtest::sha256sum(p1);
 
   f.dir.write("0001_a.sql", "CREATE TABLE a (id bigint);\n");  // edited after being applied
   f.dir.write("0003_c.sql", "CREATE TABLE c (id int);\n");
@@ -682,7 +670,7 @@ TEST_CASE("engine baseline: records versions up to N without running them", "[en
   REQUIRE(rows.rows.size() == 2);
   for (std::size_t i = 0; i < 2; ++i) {
     CHECK(rows.rows[i][0].text == chain.migrations[i].name);
-    CHECK(rows.rows[i][1].text == sha256sum_of(chain.migrations[i].up_path));
+    CHECK(rows.rows[i][1].text == rbtest::sha256sum(chain.migrations[i].up_path));
     CHECK(rows.rows[i][2].text == "applied");
     CHECK(rows.rows[i][3].text == "run-baseline");
   }

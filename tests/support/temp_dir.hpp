@@ -1,8 +1,10 @@
 #pragma once
-// A scratch directory for one test, removed when it goes out of scope. Shared by the unit
-// and integration tests.
+// Test fixtures shared by the unit and integration tests: a scratch directory removed when it
+// goes out of scope, and an engine-independent SHA-256 of a file.
+#include <stdio.h>
 #include <stdlib.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -45,5 +47,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The SHA-256 of a file as the sha256sum program prints it: independent of the engine.
+inline std::string sha256sum(const std::string& path) {
+  const std::string cmd = "sha256sum '" + path + "'";
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) throw std::runtime_error("cannot run " + cmd);
+  std::array<char, 256> buf{};
+  std::string out;
+  while (fgets(buf.data(), buf.size(), f)) out += buf.data();
+  if (pclose(f) != 0 || out.size() < 64) throw std::runtime_error(cmd + " failed");
+  return out.substr(0, 64);
+}
 
 }  // namespace rbtest

@@ -29,19 +29,6 @@ namespace {
 
 using rbtest::TempDir;
 
-// SHA-256 computed by an independent tool, not by the engine.
-std::string sha256sum_of(const fs::path& file) {
-  const std::string cmd = "sha256sum '" + file.string() + "'";
-  FILE* f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::array<char, 256> buf{};
-  std::string out;
-  while (std::fgets(buf.data(), buf.size(), f)) out += buf.data();
-  REQUIRE(pclose(f) == 0);
-  REQUIRE(out.size() >= 64);
-  return out.substr(0, 64);
-}
-
 std::vector<std::string> names(const Chain& c) {
   std::vector<std::string> out;
   for (const auto& m : c.migrations) out.push_back(m.name);
@@ -390,8 +377,8 @@ TEST_CASE("sha256 is the hash of the up file's bytes", "[chain]") {
     const fs::path p2 = d.write("0002_b.sql", "\xEF\xBB\xBF" "CREATE TABLE b (id int);\r\nSELECT 1;\r\n");
     const Chain c = load_chain(d.str());
     REQUIRE(c.migrations.size() == 2);
-    CHECK(c.migrations[0].sha256 == sha256sum_of(p1));
-    CHECK(c.migrations[1].sha256 == sha256sum_of(p2));
+    CHECK(c.migrations[0].sha256 == rbtest::sha256sum(p1));
+    CHECK(c.migrations[1].sha256 == rbtest::sha256sum(p2));
     CHECK(c.migrations[0].sha256 != c.migrations[1].sha256);
   }
   SECTION("up/down: the up file only") {
@@ -399,7 +386,7 @@ TEST_CASE("sha256 is the hash of the up file's bytes", "[chain]") {
     const fs::path up = d.write("0001_a.up.sql", "CREATE TABLE a (id int);\n");
     d.write("0001_a.down.sql", "DROP TABLE a;\n");
     const std::string before = load_chain(d.str()).migrations.at(0).sha256;
-    CHECK(before == sha256sum_of(up));
+    CHECK(before == rbtest::sha256sum(up));
     d.write("0001_a.down.sql", "DROP TABLE IF EXISTS a;\n");
     CHECK(load_chain(d.str()).migrations.at(0).sha256 == before);
   }
@@ -407,16 +394,16 @@ TEST_CASE("sha256 is the hash of the up file's bytes", "[chain]") {
     TempDir d;
     const fs::path up = d.write("2024-01-01-120000_a/up.sql", "CREATE TABLE a (id int);\n");
     d.write("2024-01-01-120000_a/down.sql", "DROP TABLE a;\n");
-    CHECK(load_chain(d.str()).migrations.at(0).sha256 == sha256sum_of(up));
+    CHECK(load_chain(d.str()).migrations.at(0).sha256 == rbtest::sha256sum(up));
     TempDir p;
     const fs::path m = p.write("20240101120000_a/migration.sql", "CREATE TABLE a (id int);\n-- prisma\n");
-    CHECK(load_chain(p.str()).migrations.at(0).sha256 == sha256sum_of(m));
+    CHECK(load_chain(p.str()).migrations.at(0).sha256 == rbtest::sha256sum(m));
   }
   SECTION("dbmate: the whole file") {
     TempDir d;
     const fs::path f = d.write("20240101000000_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n");
     const Chain c = load_chain(d.str());
-    CHECK(c.migrations.at(0).sha256 == sha256sum_of(f));
+    CHECK(c.migrations.at(0).sha256 == rbtest::sha256sum(f));
     // Editing only the down section still changes the recorded hash.
     d.write("20240101000000_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE IF EXISTS a;\n");
     CHECK(load_chain(d.str()).migrations.at(0).sha256 != c.migrations.at(0).sha256);
@@ -428,6 +415,6 @@ TEST_CASE("sha256 is the hash of the up file's bytes", "[chain]") {
     d.write("0001_a.sql", "SELECT 2;\n");
     const std::string h2 = load_chain(d.str()).migrations.at(0).sha256;
     CHECK(h1 != h2);
-    CHECK(h2 == sha256sum_of(f));
+    CHECK(h2 == rbtest::sha256sum(f));
   }
 }
