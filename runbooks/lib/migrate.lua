@@ -70,6 +70,18 @@ function M.to_apply(ctx)
   return out
 end
 
+--- Wraps a step so it runs only when this run has migrations to apply: no backup to take
+--- and no workers to pause when there is nothing to change.
+function M.when_pending(run)
+  return function(ctx)
+    if #M.to_apply(ctx) == 0 then
+      ctx:log("nothing to apply: skipped")
+      return
+    end
+    return run(ctx)
+  end
+end
+
 --- Step: the confirmation gate. A typed token when the environment or the composition sets
 --- one (settings.confirm); otherwise a yes/no question (--yes answers it).
 function M.confirm(ctx)

@@ -37,12 +37,15 @@ TEST_CASE("apply.lua applies the sample chain, and a second run applies nothing"
   CHECK(first.err.find("parity PASS") != std::string::npos);
 
   const auto applied_at = db.count("SELECT extract(epoch FROM max(applied_at))::bigint FROM schema_migrations");
+  const auto backups = rbtest::listing(dir.path() + "/.runbook/backups");
+  CHECK(backups.size() == 1);
   auto second = apply(dir, db);  // no --yes needed: nothing to confirm
   INFO(second.all());
   REQUIRE(second.code == 0);
   CHECK(second.err.find("nothing to apply") != std::string::npos);
   CHECK(db.count(kSampleCount) == n);
   CHECK(db.count("SELECT extract(epoch FROM max(applied_at))::bigint FROM schema_migrations") == applied_at);
+  CHECK(rbtest::listing(dir.path() + "/.runbook/backups") == backups);  // nothing to change, nothing to back up
 }
 
 TEST_CASE("--describe shows parameters and steps without any database", "[cli][describe]") {
