@@ -353,3 +353,35 @@ TEST_CASE("bad parameters are configuration errors naming the value", "[cli][par
   CHECK(no_runbook.code == 2);
   CHECK(no_runbook.err.find("searched") != std::string::npos);
 }
+
+TEST_CASE("--only, --from and --skip cannot bypass apply-prod's gates", "[cli][confirm][gates]") {
+  TempDir dir;
+  TempDatabase db;
+  rbtest::copy_sample_chain(dir);
+  const auto before = db.schema_dump();
+
+  auto only = apply(dir, db, {"--only", "apply"}, "apply-prod.lua");
+  INFO(only.all());
+  CHECK(only.code == 3);  // the confirm gate ran and, with no terminal and no token, stopped the run
+  CHECK(only.err.find("PROD-OK") != std::string::npos);
+  CHECK(db.schema_dump() == before);
+
+  auto from = apply(dir, db, {"--from", "apply"}, "apply-prod.lua");
+  INFO(from.all());
+  CHECK(from.code == 3);
+  CHECK(db.schema_dump() == before);
+
+  auto skip = apply(dir, db, {"--skip", "confirm", "--confirm", "PROD-OK"}, "apply-prod.lua");
+  INFO(skip.all());
+  CHECK(skip.code == 2);
+  CHECK(skip.err.find("gate") != std::string::npos);
+  CHECK(db.schema_dump() == before);
+
+  // With the token, --only apply runs the gates (connect, parity, confirm, backup) and apply.
+  auto ok = apply(dir, db, {"--only", "apply", "--confirm", "PROD-OK"}, "apply-prod.lua");
+  INFO(ok.all());
+  CHECK(ok.code == 0);
+  CHECK(db.count("SELECT to_regclass('public.hero_snapshots') IS NOT NULL") == 1);
+  CHECK(rbtest::listing(dir.path() + "/.runbook/backups").size() == 1);  // the backup gate ran too
+  CHECK(ok.err.find("[3/10] review") == std::string::npos);             // a non-gate step was left out
+}
