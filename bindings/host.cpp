@@ -3,7 +3,9 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include "bindings/embedded_lua.hpp"
 #include "bindings/host_state.hpp"
 #include "bindings/modules.hpp"
+#include "engine/db.hpp"
 #include "engine/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -402,6 +405,26 @@ int run_runbook(const HostOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);
   Prepared p;
   prepare(p, options);
+  // ^C cancels the statement in flight (its transaction rolls back) instead of waiting for
+  // it: the signal handler only sets a flag, this thread sends the cancel requests.
+  std::atomic<bool> done{false};
+  std::thread canceller([&done] {
+    while (!done.load()) {
+      if (g_interrupted.load()) {
+        db::cancel_running_statements();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  struct JoinOnExit {
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~JoinOnExit() {
+      done = true;
+      thread.join();
+    }
+  } join_on_exit{done, canceller};
   lua_State* L = p.lua->get();
   load_runbook(L, p.file);       // [rb]
   push_core_function(L, "run");

@@ -78,6 +78,9 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
       // The connection itself is gone; the server has rolled back.
     }
     const auto idx = static_cast<std::size_t>(failed);
+    if (obs.interrupted && obs.interrupted())
+      throw AbortError(label + " was cancelled by the operator (^C)" +
+                       "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
     if (failure.sqlstate == kLockNotAvailable && attempt < lock_retries) {
       const double wait = backoff_s * (1 << attempt);
       if (obs.retrying)
@@ -177,6 +180,8 @@ void rehearse_migrations(db::Connection& conn, const std::vector<const Migration
       const int failed = conn.run_batch(batch, failure);
       out.ms = ms_since(start);
       if (failed >= 0) {
+        if (obs.interrupted && obs.interrupted())
+          throw AbortError("rehearsal cancelled by the operator (^C) during " + m.name + "; nothing was changed");
         const auto& st = script.statements[static_cast<std::size_t>(failed)];
         throw StepError("rehearsal of migration " + m.name + " failed at statement " + std::to_string(failed + 1) +
                         " of " + std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) +
@@ -302,6 +307,9 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
         conn.run_script(m.up_sql);
       } catch (const std::exception& e) {
         try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
+        if (obs.interrupted && obs.interrupted())
+          throw AbortError(label + " was cancelled by the operator (^C)"
+                           "\n  The file manages its own transaction; check what it committed before recording it.");
         throw StepError(label + " failed: " + db::failure_of(e).message +
                         "\n  The file manages its own transaction; check what it committed before recording it.");
       }
@@ -322,12 +330,17 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
           out.status = "dirty";
           result.migrations.push_back(out);
           if (obs.finished) obs.finished(out);
-          throw StepError(label + " failed at statement " + std::to_string(k + 1) + " of " + std::to_string(n) +
-                          " (line " + std::to_string(stmt.line) + "): " + f.message + "\n    " + excerpt(stmt.text) +
-                          "\n  It runs outside a transaction, so " + std::to_string(k) +
-                          " statement(s) before it stay applied. The ledger marks it dirty; repair by hand "
-                          "(e.g. DROP INDEX CONCURRENTLY an invalid index), then resolve it as applied or "
-                          "rolled back before applying again.");
+          const bool cancelled = obs.interrupted && obs.interrupted();
+          const std::string message =
+              label + (cancelled ? " was cancelled by the operator (^C)" : " failed") + " at statement " +
+              std::to_string(k + 1) + " of " + std::to_string(n) + " (line " + std::to_string(stmt.line) +
+              "): " + f.message + "\n    " + excerpt(stmt.text) + "\n  It runs outside a transaction, so " +
+              std::to_string(k) +
+              " statement(s) before it stay applied. The ledger marks it dirty; repair by hand "
+              "(e.g. DROP INDEX CONCURRENTLY an invalid index), then resolve it as applied or "
+              "rolled back before applying again.";
+          if (cancelled) throw AbortError(message);
+          throw StepError(message);
         }
       }
       out.ms = ms_since(start);

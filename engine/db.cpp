@@ -1,5 +1,8 @@
 #include "engine/db.hpp"
 
+#include <mutex>
+#include <set>
+
 #include <pqxx/pqxx>
 
 #include "engine/errors.hpp"
@@ -178,6 +181,23 @@ struct Connection::Impl {
   pqxx::connection conn;
 };
 
+namespace {
+// Open connections, for cancel_running_statements(). Guarded: the canceller is another thread.
+std::mutex g_open_mutex;
+std::set<Connection::Impl*> g_open;
+}  // namespace
+
+void cancel_running_statements() {
+  std::lock_guard<std::mutex> lock(g_open_mutex);
+  for (auto* impl : g_open) {
+    try {
+      impl->conn.cancel_query();
+    } catch (...) {
+      // Best effort: the statement then simply finishes.
+    }
+  }
+}
+
 Connection::Connection(const ConnectOptions& o) : read_only_(o.read_only) {
   try {
     impl_ = std::make_unique<Impl>(with_keepalives(o.dbname.empty() ? o.conninfo : with_database(o.conninfo, o.dbname)));
@@ -197,9 +217,12 @@ Connection::Connection(const ConnectOptions& o) : read_only_(o.read_only) {
   if (!o.statement_timeout.empty())
     settings += "; SET statement_timeout = " + conn->quote(o.statement_timeout);
   run_script(settings);
+  // Registered only once fully set up: a constructor that throws leaves nothing behind.
+  std::lock_guard<std::mutex> lock(g_open_mutex);
+  g_open.insert(impl_.get());
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() { close(); }
 
 Result Connection::query(const std::string& sql, const std::vector<Param>& params) {
   if (!is_open()) throw StepError("the database connection is closed");
@@ -269,6 +292,10 @@ std::string Connection::describe() const { return description_; }
 
 void Connection::close() {
   if (impl_) {
+    {
+      std::lock_guard<std::mutex> lock(g_open_mutex);
+      g_open.erase(impl_.get());
+    }
     impl_->conn.disconnect();
     impl_.reset();
   }

@@ -54,6 +54,8 @@ struct SqlFailure {
 
 class Connection {
  public:
+  struct Impl;  // holds the pqxx::connection; keeps libpqxx out of this header
+
   explicit Connection(const ConnectOptions& options);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -81,11 +83,14 @@ class Connection {
   bool is_open() const;
 
  private:
-  struct Impl;  // holds the pqxx::connection; keeps libpqxx out of this header
   std::unique_ptr<Impl> impl_;
   std::string dbname_, description_;
   bool read_only_ = false;
 };
+
+// Asks the server to cancel whatever each open Connection is running (^C). Safe to call
+// from another thread: it only sends cancel requests, each on a connection of its own.
+void cancel_running_statements();
 
 // `conninfo` (URL or key=value) with its database replaced, as a key=value string.
 std::string with_database(const std::string& conninfo, const std::string& dbname);

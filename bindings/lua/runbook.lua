@@ -621,6 +621,11 @@ function M.run(rb, opts)
         host.step_finished("ok", "")
       else
         err.step = item.step.name
+        if host.interrupted() and err.kind == "failed" then
+          -- The operator's ^C cancelled what the step was doing: that is an abort, not a failure.
+          err.kind = "aborted"
+          err.message = err.message .. " (interrupted by the operator)"
+        end
         failure = err
         host.step_finished(err.kind == "aborted" and "aborted" or "failed", err.message)
       end
