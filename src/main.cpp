@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
   app.add_flag("--yes,-y", o.yes, "answer plain yes/no confirmations (never a typed-token one)");
   app.add_option("--journal", o.journal_dir, "directory for run records (default: $RUNBOOK_JOURNAL or ./.runbook/runs)");
   app.add_flag("--json", o.json, "print the run record as JSON on stdout when the run ends");
-  app.add_option("--from", o.from, "start at this step");
-  app.add_option("--only", o.only, "run only this step");
+  app.add_option("--from", o.from, "start at this step (gates always run)");
+  app.add_option("--only", o.only, "run only this step (and the gates)");
   app.add_option("--skip", o.skip, "skip this step (repeatable; gates always run)")->allow_extra_args(false);
   app.add_flag("--list", list, "list the runbooks on the search path");
   app.add_flag("--describe", describe, "show the runbook's parameters and steps; connects to nothing");
