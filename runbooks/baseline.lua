@@ -17,9 +17,8 @@ return runbook.define {
   steps = {
     runbook.gate("connect", "Connect to the database", preflight.connect),
     runbook.gate("confirm", "Ask the operator", function(ctx)
-      local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
-      ctx:confirm { question = string.format("Record migrations up to %s as applied in %s without running them?",
-        ctx.params.version, tostring(ctx:db())), token = token or nil }
+      migrate.ask(ctx, string.format("Record migrations up to %s as applied in %s without running them?",
+        ctx.params.version, tostring(ctx:db())))
     end),
     runbook.step("baseline", "Record them in the ledger", function(ctx)
       migrations.baseline(ctx:db(), migrate.chain(ctx), ctx.params.version, migrate.ledger_opts(ctx))

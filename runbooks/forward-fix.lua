@@ -82,8 +82,7 @@ local function review(ctx)
 end
 
 local function confirm(ctx)
-  local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
-  ctx:confirm { question = "Apply the forward fix " .. ctx.state.fix.name .. " to " .. tostring(ctx:db()) .. "?", token = token or nil }
+  migrate.ask(ctx, "Apply the forward fix " .. ctx.state.fix.name .. " to " .. tostring(ctx:db()) .. "?")
 end
 
 local function apply(ctx)

@@ -27,8 +27,7 @@ return runbook.define {
       ctx:log("%s", migrate.summary(st))
     end),
     runbook.gate("confirm", "Ask the operator", function(ctx)
-      local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
-      ctx:confirm { question = string.format("Mark %s as %s in %s?", ctx.params.migration, ctx.params.as, tostring(ctx:db())), token = token or nil }
+      migrate.ask(ctx, string.format("Mark %s as %s in %s?", ctx.params.migration, ctx.params.as, tostring(ctx:db())))
     end),
     runbook.step("resolve", "Record the decision in the ledger", function(ctx)
       migrations.resolve(ctx:db(), migrate.chain(ctx), ctx.params.migration, ctx.params.as, migrate.ledger_opts(ctx))

@@ -74,8 +74,7 @@ local function confirm(ctx)
     or string.format("Restore %s over %s? It undoes %s and replaces everything written since %s.",
       ctx.state.backup.path, tostring(ctx:db()), #ctx.state.names > 0 and table.concat(ctx.state.names, ", ") or "no migrations",
       ctx.state.backup.taken_at)
-  local token = ctx.env and ctx.env.confirm or ctx.settings.confirm
-  ctx:confirm { question = what, token = token or nil }
+  migrate.ask(ctx, what)
 end
 
 local function rollback(ctx)

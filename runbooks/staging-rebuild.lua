@@ -34,8 +34,7 @@ end
 
 local function confirm(ctx)
   local n = #migrate.chain(ctx):list()
-  ctx:confirm { question = string.format("Replace %s with a fresh database built from %d migration(s)?", tostring(ctx:db()), n),
-    token = ctx.env.confirm }
+  migrate.ask(ctx, string.format("Replace %s with a fresh database built from %d migration(s)?", tostring(ctx:db()), n))
 end
 
 local function rebuild(ctx)

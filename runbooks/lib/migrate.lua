@@ -82,23 +82,23 @@ function M.when_pending(run)
   end
 end
 
---- Step: the confirmation gate. A typed token when the environment or the composition sets
---- one (settings.confirm); otherwise a yes/no question (--yes answers it).
+--- Asks before a change: for the typed token of the environment, else the composition's
+--- (settings.confirm); with neither, a yes/no question (--yes answers it).
+function M.ask(ctx, question)
+  local token = (ctx.env and ctx.env.confirm) or ctx.settings.confirm
+  ctx:confirm { question = question, token = token or nil }
+end
+
+--- Step: the confirmation gate of apply.
 function M.confirm(ctx)
   local todo = M.to_apply(ctx)
   if #todo == 0 then
     ctx:log("nothing to apply")
     return
   end
-  local token = (ctx.env and ctx.env.confirm) or ctx.settings.confirm
-  local question = ctx.rehearse
+  M.ask(ctx, ctx.rehearse
     and string.format("Rehearse %d migration(s) on %s? They run for real, holding their locks, and are rolled back.", #todo, tostring(ctx:db()))
-    or string.format("Apply %d migration(s) to %s?", #todo, tostring(ctx:db()))
-  if token then
-    ctx:confirm { question = question, token = token }
-  else
-    ctx:confirm { question = question }
-  end
+    or string.format("Apply %d migration(s) to %s?", #todo, tostring(ctx:db())))
 end
 
 local runbook = require "runbook"
