@@ -16,6 +16,7 @@
 #include "bindings/embedded_lua.hpp"
 #include "bindings/host_state.hpp"
 #include "bindings/modules.hpp"
+#include "engine/cancel.hpp"
 #include "engine/db.hpp"
 #include "engine/errors.hpp"
 
@@ -23,16 +24,17 @@ namespace fs = std::filesystem;
 
 namespace rb::lua {
 
-std::atomic<bool> g_interrupted{false};
-
 namespace {
 
 const char kHostStateKey = 0;
 
-void on_sigint(int) {
-  if (g_interrupted.exchange(true)) {
-    std::signal(SIGINT, SIG_DFL);  // a second ^C ends the process at once
-    std::raise(SIGINT);
+// Only records the request: the run unwinds through its safe points and ends with a final
+// status. A third signal ends the process at once (a run that does not react).
+void on_stop_signal(int signal_number) {
+  rb::cancel::request(signal_number);
+  if (rb::cancel::count() >= 3) {
+    std::signal(signal_number, SIG_DFL);
+    std::raise(signal_number);
   }
 }
 
@@ -307,7 +309,7 @@ void prepare(Prepared& p, const HostOptions& options) {
   p.state.services.record = [st](const std::string& kind, const nlohmann::json& detail) {
     if (st->journal) st->journal->event(kind, detail);
   };
-  p.state.services.interrupted = [] { return g_interrupted.load(); };
+  p.state.services.interrupted = [] { return rb::cancel::requested(); };
   if (const char* pw = std::getenv("PGPASSWORD")) p.state.redactor.add(pw);
   p.file = resolve_runbook(options.runbook, options.search_path);
   p.lua = std::make_unique<LuaState>(p.state);
@@ -398,9 +400,10 @@ int list_runbooks(const HostOptions& options) {
 int run_runbook(const HostOptions& options) {
   // No SA_RESTART: ^C at a confirmation prompt interrupts the read, which then refuses.
   struct sigaction sa {};
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
+  // SIGTERM (CI cancel, pod eviction) and SIGHUP (dropped ssh) stop a run like ^C does.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
   // A closed stdout/stderr pipe (`| head`) must not kill a run halfway through a chain.
   std::signal(SIGPIPE, SIG_IGN);
   Prepared p;
@@ -408,11 +411,14 @@ int run_runbook(const HostOptions& options) {
   // ^C cancels the statement in flight (its transaction rolls back) instead of waiting for
   // it: the signal handler only sets a flag, this thread sends the cancel requests.
   std::atomic<bool> done{false};
+  // Bookkeeping inside a cancel::Shield is waited for, never cancelled.
   std::thread canceller([&done] {
+    int handled = 0;
     while (!done.load()) {
-      if (g_interrupted.load()) {
+      const int requests = rb::cancel::count();
+      if (requests > handled && !rb::cancel::shielded()) {
         db::cancel_running_statements();
-        return;
+        handled = requests;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

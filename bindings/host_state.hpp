@@ -22,9 +22,6 @@ struct HostState {
 HostState& host_state(lua_State* L);
 void set_host_state(lua_State* L, HostState* state);
 
-// Set by SIGINT; checked between steps and between migrations.
-extern std::atomic<bool> g_interrupted;
-
 // Operator output on stderr, redacted. level: "debug", "info", "step", "warn", "error".
 void say(HostState& state, const std::string& level, const std::string& message);
 

@@ -6,6 +6,7 @@
 
 #include "bindings/host_state.hpp"
 #include "bindings/modules.hpp"
+#include "engine/cancel.hpp"
 #include "engine/errors.hpp"
 
 extern "C" {
@@ -150,7 +151,7 @@ int host_confirm(lua_State* L) {
 }
 
 int host_interrupted(lua_State* L) {
-  lua_pushboolean(L, g_interrupted.load());
+  lua_pushboolean(L, rb::cancel::requested());
   return 1;
 }
 

@@ -1,0 +1,35 @@
+#pragma once
+// The run's one cancel token. ^C, SIGTERM and SIGHUP request cancellation (the signal
+// handler only bumps a counter); every long operation checks it at its safe points: between
+// migrations and down scripts, in lock waits and retry backoff, in the shell poll loop and
+// in HTTP retries. Bookkeeping that must finish once a change is committed (the ledger row
+// of a non-transactional migration) runs inside a Shield, which defers statement cancels.
+#include <string>
+
+namespace rb::cancel {
+
+// Async-signal-safe: records one request (signal number for the message).
+void request(int signal_number) noexcept;
+// True once cancellation was requested.
+bool requested() noexcept;
+// How many requests arrived (a second ^C escalates: children are killed at once).
+int count() noexcept;
+// "^C", "SIGTERM", "SIGHUP": what asked, for messages. Empty when nothing did.
+std::string reason();
+// Sleeps up to `seconds` in short slices; returns false (early) when cancellation arrives.
+bool sleep_for(double seconds);
+// Tests only: forget earlier requests.
+void reset() noexcept;
+
+// While a Shield exists, db::cancel_running_statements() waits instead of cancelling: the
+// bookkeeping after a committed change is never cut off by ^C.
+class Shield {
+ public:
+  Shield() noexcept;
+  ~Shield();
+  Shield(const Shield&) = delete;
+  Shield& operator=(const Shield&) = delete;
+};
+bool shielded() noexcept;
+
+}  // namespace rb::cancel
