@@ -15,6 +15,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "engine/cancel.hpp"
 #include "engine/errors.hpp"
 
 extern char** environ;
@@ -144,13 +145,6 @@ class Child {
     return info.si_pid == pid_;
   }
 
-  void wait_exited() const {
-    siginfo_t info;
-    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) != 0 &&
-           errno == EINTR) {
-    }
-  }
-
   // The wait status, or nothing when the system reaped the child itself.
   std::optional<int> reap() {
     int status = 0;
@@ -263,6 +257,9 @@ CommandResult run_command(const Command& command) {
   if (command.argv.empty() || command.argv[0].empty())
     throw ConfigError("cannot run a command without a program name");
   const std::string& program = command.argv[0];
+  if (cancel::requested())
+    throw AbortError("'" + program + "' was not started: the run was interrupted by " +
+                     cancel::reason());
 
   // Everything the child needs is built before fork: the child may not allocate.
   std::vector<char*> argv;
@@ -326,7 +323,7 @@ CommandResult run_command(const Command& command) {
     auto now = Clock::now();
     if (!exited && child.has_exited()) {
       exited = true;
-      if (!result.timed_out) drain_until = now + kDrainAfterExit;
+      if (!result.timed_out && !result.cancelled) drain_until = now + kDrainAfterExit;
     }
     bool reading = out.read.open() || err.read.open();
     if (exited && !reading) break;
@@ -336,6 +333,14 @@ CommandResult run_command(const Command& command) {
       child.signal_group(SIGTERM);
       kill_at = now + kKillGrace;
     }
+    // The run was interrupted: one request stops the command like a timeout does, a second
+    // one kills it at once.
+    if (!exited && !result.cancelled && cancel::requested()) {
+      result.cancelled = true;
+      child.signal_group(SIGTERM);
+      if (!kill_at || *kill_at > now + kKillGrace) kill_at = now + kKillGrace;
+    }
+    if (result.cancelled && !killed && cancel::count() >= 2) kill_at = now;
     if (kill_at && !killed && now >= *kill_at) {
       killed = true;
       child.signal_group(SIGKILL);
@@ -349,14 +354,11 @@ CommandResult run_command(const Command& command) {
     if (err.read.open()) fds[err_i = static_cast<int>(n++)] = {err.read.get(), POLLIN, 0};
     if (to_child.open()) fds[in_i = static_cast<int>(n++)] = {to_child.get(), POLLOUT, 0};
 
-    if (n == 0 && !deadline && !exited) {
-      child.wait_exited();  // nothing to read or write and nothing to time: just wait
-      continue;
-    }
     const Clock::time_point* due_deadline = (deadline && !result.timed_out) ? &*deadline : nullptr;
     const Clock::time_point* due_kill = (kill_at && !killed) ? &*kill_at : nullptr;
     const Clock::time_point* due_drain = drain_until ? &*drain_until : nullptr;
-    // Child exit is polled (no SIGCHLD handler is installed), hence the short cap.
+    // Child exit and the cancel token are polled (no SIGCHLD handler is installed), hence
+    // the short cap; a signal to the runner also ends the poll early (EINTR).
     int wait_ms = poll_timeout_ms(now, {due_deadline, due_kill, due_drain}, n == 0 ? 5 : 50);
     int ready = ::poll(n ? fds : nullptr, n, wait_ms);
     if (ready < 0) {
@@ -383,9 +385,10 @@ CommandResult run_command(const Command& command) {
     }
   }
 
-  // A timed-out command goes completely: stragglers of its group get SIGKILL while the
-  // unreaped leader still holds the group id.
-  if (result.timed_out && !killed) child.signal_group(SIGKILL);
+  // A timed-out or cancelled command goes completely: stragglers of its group get SIGKILL
+  // while the unreaped leader still holds the group id.
+  if ((result.timed_out || result.cancelled) && !killed) child.signal_group(SIGKILL);
+  result.killed = killed;
   std::optional<int> status = child.reap();
   result.duration_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - start).count();

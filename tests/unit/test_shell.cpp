@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "engine/cancel.hpp"
 #include "engine/errors.hpp"
 #include "engine/shell.hpp"
 
@@ -42,6 +45,35 @@ bool becomes_dead(pid_t pid, std::chrono::milliseconds within) {
   }
   return true;
 }
+
+// Forgets cancel requests before and after a test, so one test's ^C never leaks into another.
+struct CancelReset {
+  CancelReset() { rb::cancel::reset(); }
+  ~CancelReset() { rb::cancel::reset(); }
+};
+
+// Calls rb::cancel::request(SIGINT) from another thread, as the host's signal handler would,
+// once after each of `delays` (measured from construction); joined on destruction.
+class RequestLater {
+ public:
+  explicit RequestLater(std::vector<std::chrono::milliseconds> delays)
+      : thread_([delays] {
+          auto start = std::chrono::steady_clock::now();
+          for (auto d : delays) {
+            std::this_thread::sleep_until(start + d);
+            rb::cancel::request(SIGINT);
+          }
+        }) {}
+  ~RequestLater() { thread_.join(); }
+  RequestLater(const RequestLater&) = delete;
+  RequestLater& operator=(const RequestLater&) = delete;
+
+ private:
+  std::thread thread_;
+};
+
+// True when no process is left in the group (kill(-pgid, 0) fails with ESRCH).
+bool group_gone(pid_t pgid) { return ::kill(-pgid, 0) != 0 && errno == ESRCH; }
 
 }  // namespace
 
@@ -235,4 +267,129 @@ TEST_CASE("run_command does not hang when the host ignores SIGCHLD", "[shell]") 
   CHECK(r.out == "hi\n");
   CHECK_FALSE(r.timed_out);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+}
+
+TEST_CASE("run_command runs the program in its own process group", "[shell][cancel]") {
+  auto r = run({"sh", "-c", "cut -d' ' -f5 /proc/$$/stat; echo $$"});
+  REQUIRE(r.exit_code == 0);
+  auto newline = r.out.find('\n');
+  REQUIRE(newline != std::string::npos);
+  pid_t pgid = std::atoi(r.out.c_str());
+  pid_t pid = std::atoi(r.out.c_str() + newline + 1);
+  CHECK(pid > 0);
+  CHECK(pgid == pid);  // its own group, so a terminal's ^C reaches only the runner
+  CHECK(pgid != ::getpgrp());
+}
+
+TEST_CASE("a cancel request stops the command: SIGTERM to its process group", "[shell][cancel]") {
+  CancelReset reset;
+  auto start = std::chrono::steady_clock::now();
+  rb::CommandResult r;
+  {
+    RequestLater later({std::chrono::milliseconds(300)});
+    r = run({"sh", "-c", "sleep 30 & echo $!; echo $$; exec sleep 30"});
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.cancelled);
+  CHECK_FALSE(r.timed_out);
+  CHECK_FALSE(r.killed);
+  CHECK(r.term_signal == SIGTERM);
+  CHECK(r.exit_code == -1);
+  CHECK(elapsed < std::chrono::seconds(3));
+  pid_t background = std::atoi(r.out.c_str());
+  pid_t leader = std::atoi(r.out.c_str() + r.out.find('\n') + 1);
+  REQUIRE(background > 0);
+  REQUIRE(leader > 0);
+  CHECK(becomes_dead(background, std::chrono::milliseconds(1000)));  // the group went, not just the leader
+  CHECK(process_dead(leader));
+}
+
+TEST_CASE("after a cancelled command its process group is gone", "[shell][cancel]") {
+  CancelReset reset;
+  rb::CommandResult r;
+  {
+    RequestLater later({std::chrono::milliseconds(300)});
+    r = run({"sh", "-c", "echo $$; exec sleep 30"});
+  }
+  CHECK(r.cancelled);
+  pid_t pgid = std::atoi(r.out.c_str());
+  REQUIRE(pgid > 0);
+  CHECK(group_gone(pgid));
+}
+
+TEST_CASE("a cancelled command that ignores SIGTERM is killed after the 2 s grace", "[shell][cancel]") {
+  CancelReset reset;
+  auto start = std::chrono::steady_clock::now();
+  rb::CommandResult r;
+  {
+    RequestLater later({std::chrono::milliseconds(200)});
+    // The ignored SIGTERM is inherited by the sleeps: only SIGKILL ends them.
+    r = run({"sh", "-c", "trap '' TERM; sleep 30 & echo $!; echo $$; sleep 30"});
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(r.cancelled);
+  CHECK(r.killed);
+  CHECK(r.term_signal == SIGKILL);
+  CHECK(elapsed >= std::chrono::milliseconds(2150));
+  CHECK(elapsed < std::chrono::seconds(5));
+  pid_t background = std::atoi(r.out.c_str());
+  pid_t leader = std::atoi(r.out.c_str() + r.out.find('\n') + 1);
+  REQUIRE(background > 0);
+  REQUIRE(leader > 0);
+  CHECK(becomes_dead(background, std::chrono::milliseconds(1000)));
+  CHECK(process_dead(leader));
+}
+
+TEST_CASE("a second cancel request kills the command at once", "[shell][cancel]") {
+  CancelReset reset;
+  auto start = std::chrono::steady_clock::now();
+  rb::CommandResult r;
+  {
+    RequestLater later({std::chrono::milliseconds(200), std::chrono::milliseconds(500)});
+    r = run({"sh", "-c", "trap '' TERM; sleep 30 & echo $!; sleep 30"});
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(rb::cancel::count() == 2);
+  CHECK(r.cancelled);
+  CHECK(r.killed);
+  CHECK(r.term_signal == SIGKILL);
+  CHECK(elapsed >= std::chrono::milliseconds(450));
+  CHECK(elapsed < std::chrono::milliseconds(1500));  // well before the 2 s grace would end
+  pid_t background = std::atoi(r.out.c_str());
+  REQUIRE(background > 0);
+  CHECK(becomes_dead(background, std::chrono::milliseconds(1000)));
+}
+
+TEST_CASE("a cancel request also stops a command that closed its output", "[shell][cancel]") {
+  CancelReset reset;
+  auto start = std::chrono::steady_clock::now();
+  rb::CommandResult r;
+  {
+    RequestLater later({std::chrono::milliseconds(300)});
+    r = run({"sh", "-c", "exec >&- 2>&- 0<&-; exec sleep 30"});
+  }
+  CHECK(r.cancelled);
+  CHECK(r.term_signal == SIGTERM);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+}
+
+TEST_CASE("no command starts once cancellation was requested", "[shell][cancel]") {
+  CancelReset reset;
+  std::string marker = "/tmp/runbook-shell-cancelled-" + std::to_string(::getpid());
+  ::unlink(marker.c_str());
+  rb::cancel::request(SIGTERM);
+  try {
+    run({"touch", marker});
+    FAIL("a command started after cancellation was requested");
+  } catch (const rb::AbortError& e) {
+    CHECK(std::string(e.what()) == "'touch' was not started: the run was interrupted by SIGTERM");
+  }
+  CHECK(::access(marker.c_str(), F_OK) != 0);
+}
+
+TEST_CASE("a command that ends before any cancel request is not marked cancelled", "[shell][cancel]") {
+  CancelReset reset;
+  auto r = run({"sh", "-c", "exit 0"});
+  CHECK_FALSE(r.cancelled);
+  CHECK_FALSE(r.killed);
 }
