@@ -2,12 +2,12 @@
 
 #include <curl/curl.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
-#include <thread>
+
+#include "engine/cancel.hpp"
 
 namespace rb {
 
@@ -32,6 +32,12 @@ struct EasyDeleter {
 struct ListDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
+
+// libcurl calls this during a transfer (about once a second at the least, even while
+// waiting): non-zero aborts the transfer with CURLE_ABORTED_BY_CALLBACK.
+int stop_if_cancelled(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return cancel::requested() ? 1 : 0;
+}
 
 long to_ms(double seconds) {
   return seconds > 0 ? static_cast<long>(seconds * 1000.0 + 0.5) : 0;
@@ -73,6 +79,8 @@ void perform_once(const HttpRequest& request, HttpResponse& response) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_USERAGENT, "runbook");
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stop_if_cancelled);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 
   const std::string& method = request.method;
   if (method == "HEAD") {
@@ -87,6 +95,12 @@ void perform_once(const HttpRequest& request, HttpResponse& response) {
   curl_off_t total_us = 0;
   if (curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
     response.time_ms = static_cast<double>(total_us) / 1000.0;
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    response.cancelled = true;
+    response.error = "stopped: the run was interrupted by " + cancel::reason();
+    response.body.clear();
+    return;
+  }
   if (rc != CURLE_OK) {
     response.error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     response.body.clear();
@@ -95,8 +109,10 @@ void perform_once(const HttpRequest& request, HttpResponse& response) {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
 }
 
-void pause(double seconds) {
-  if (seconds > 0) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+// Waits between attempts; false when cancellation arrived (before or during the wait).
+bool pause(double seconds) {
+  if (seconds > 0) return cancel::sleep_for(seconds);
+  return !cancel::requested();
 }
 
 // Follows a dotted path through objects (by key) and arrays (by index).
@@ -130,11 +146,19 @@ HttpResponse http_perform(const HttpRequest& request) {
   HttpResponse response;
   const int attempts = 1 + (request.retries > 0 ? request.retries : 0);
   for (int i = 1; i <= attempts; ++i) {
+    if (cancel::requested()) {
+      response.cancelled = true;
+      break;
+    }
     response.attempts = i;
     perform_once(request, response);
+    if (response.cancelled) break;
     bool retryable = !response.error.empty() || response.status >= 500;
     if (!retryable || i == attempts) break;
-    pause(request.retry_interval_s);
+    if (!pause(request.retry_interval_s)) {
+      response.cancelled = true;
+      break;
+    }
   }
   return response;
 }
@@ -173,10 +197,13 @@ HttpResponse http_check(const HttpRequest& request, const HttpExpectation& expec
   HttpResponse response;
   for (int i = 1; i <= attempts; ++i) {
     response = http_perform(once);
-    response.attempts = i;
+    response.attempts = response.attempts == 0 ? i - 1 : i;  // 0: cancelled before sending
     failures = http_check_failures(response, expectation);
-    if (failures.empty() || i == attempts) break;
-    pause(request.retry_interval_s);
+    if (response.cancelled || failures.empty() || i == attempts) break;
+    if (!pause(request.retry_interval_s)) {
+      response.cancelled = true;
+      break;
+    }
   }
   return response;
 }

@@ -26,10 +26,15 @@ struct HttpResponse {
   double time_ms = 0;  // of the last attempt
   int attempts = 0;
   std::string error;  // transport error text, empty when a response arrived
+  // The run was interrupted (rb::cancel): the request in flight was stopped, or no further
+  // attempt was made. attempts counts the ones that were started (0: nothing was sent).
+  bool cancelled = false;
 };
 
 // Performs the request; retries on transport errors and 5xx. Never throws for transport
-// problems: they are reported in HttpResponse::error.
+// problems: they are reported in HttpResponse::error. Stops at once when cancellation is
+// requested (before an attempt, in a backoff wait, or during a transfer, within about a
+// second) and reports it in HttpResponse::cancelled.
 HttpResponse http_perform(const HttpRequest& request);
 
 struct HttpExpectation {
@@ -45,6 +50,7 @@ std::vector<std::string> http_check_failures(const HttpResponse& response,
 // Sends the request until the expectation passes or request.retries extra attempts have
 // been made, waiting request.retry_interval_s between attempts. failures is left empty on
 // success, else holds the reasons of the last attempt. The response's attempts counts all.
+// Cancellation stops it like http_perform (HttpResponse::cancelled).
 HttpResponse http_check(const HttpRequest& request, const HttpExpectation& expectation,
                         std::vector<std::string>& failures);
 

@@ -13,9 +13,12 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/cancel.hpp"
 #include "engine/http.hpp"
 #include "tests/support/http_server.hpp"
 
@@ -40,6 +43,29 @@ rb::HttpRequest get(const std::string& u) {
   r.retry_interval_s = 0.05;
   return r;
 }
+
+// Forgets cancel requests before and after a test, so one test's ^C never leaks into another.
+struct CancelReset {
+  CancelReset() { rb::cancel::reset(); }
+  ~CancelReset() { rb::cancel::reset(); }
+};
+
+// Calls rb::cancel::request(SIGINT) from another thread after `delay`, as the host's signal
+// handler would; joined on destruction.
+class RequestLater {
+ public:
+  explicit RequestLater(std::chrono::milliseconds delay)
+      : thread_([delay] {
+          std::this_thread::sleep_for(delay);
+          rb::cancel::request(SIGINT);
+        }) {}
+  ~RequestLater() { thread_.join(); }
+  RequestLater(const RequestLater&) = delete;
+  RequestLater& operator=(const RequestLater&) = delete;
+
+ private:
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -196,4 +222,74 @@ TEST_CASE("POST and other methods send the body and headers", "[http]") {
   auto head = rb::http_perform(req);
   CHECK(head.status == 200);
   CHECK(head.body.empty());
+}
+
+TEST_CASE("http_perform retries stop when cancellation is requested during the backoff", "[http][cancel]") {
+  CancelReset reset;
+  auto req = get("http://127.0.0.1:" + std::to_string(unused_port()) + "/");
+  req.retries = 100;
+  req.retry_interval_s = 1;
+  auto start = std::chrono::steady_clock::now();
+  rb::HttpResponse r;
+  {
+    RequestLater later(std::chrono::milliseconds(300));
+    r = rb::http_perform(req);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(900));
+  CHECK(r.cancelled);
+  CHECK(r.attempts == 1);  // the first attempt failed at once; the wait for the second was cut short
+}
+
+TEST_CASE("http_perform stops a request in flight when cancellation is requested", "[http][cancel]") {
+  CancelReset reset;
+  auto req = get(url("/slow?ms=10000"));
+  req.timeout_s = 30;
+  req.retries = 3;
+  auto start = std::chrono::steady_clock::now();
+  rb::HttpResponse r;
+  {
+    RequestLater later(std::chrono::milliseconds(300));
+    r = rb::http_perform(req);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500));
+  CHECK(r.cancelled);
+  CHECK(r.status == 0);
+  CHECK(r.attempts == 1);  // not retried
+  CHECK(r.error == "stopped: the run was interrupted by ^C");
+}
+
+TEST_CASE("http_perform sends nothing once cancellation was requested", "[http][cancel]") {
+  CancelReset reset;
+  const std::string key = flaky_key("cancelled");
+  rb::cancel::request(SIGTERM);
+  auto r = rb::http_perform(get(url("/flaky?fails=0&key=" + key)));
+  CHECK(r.cancelled);
+  CHECK(r.attempts == 0);
+  rb::cancel::reset();
+  // The server counts requests per key: this is the first one it sees.
+  auto after = rb::http_perform(get(url("/flaky?fails=0&key=" + key)));
+  REQUIRE(after.status == 200);
+  CHECK(nlohmann::json::parse(after.body)["count"] == 1);
+  CHECK_FALSE(after.cancelled);
+}
+
+TEST_CASE("http_check retries stop when cancellation is requested", "[http][cancel]") {
+  CancelReset reset;
+  rb::HttpExpectation expect;
+  expect.status = 200;
+  expect.json_fields = {{"ok", true}};
+  std::vector<std::string> failures;
+  auto req = get(json_url(R"({"ok": false})"));
+  req.retries = 100;
+  req.retry_interval_s = 1;
+  auto start = std::chrono::steady_clock::now();
+  rb::HttpResponse r;
+  {
+    RequestLater later(std::chrono::milliseconds(300));
+    r = rb::http_check(req, expect, failures);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(900));
+  CHECK(r.cancelled);
+  CHECK(r.attempts == 1);
+  CHECK(failures == std::vector<std::string>{"ok is false, expected true"});  // of the last attempt
 }
