@@ -7,6 +7,7 @@
 
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
+#include "engine/cancel.hpp"
 #include "engine/http.hpp"
 
 namespace rb::lua {
@@ -89,7 +90,21 @@ void record(const Services& s, const HttpRequest& req, const HttpResponse& resp)
                            {"status", resp.status}, {"time_ms", resp.time_ms},
                            {"attempts", resp.attempts}};
   if (!resp.error.empty()) detail["error"] = redacted(s, resp.error);
+  if (resp.cancelled) detail["cancelled"] = true;
   s.record("http", detail);
+}
+
+// A request (or its retries) stopped by ^C / SIGTERM / SIGHUP ends the run: an "aborted"
+// error, whatever the caller would have done with a failed response.
+void raise_if_cancelled(const Services& s, const HttpRequest& req, const HttpResponse& resp) {
+  if (!resp.cancelled) return;
+  std::string why = cancel::reason();
+  std::string what = req.method + " " + shown_url(s, req.url);
+  std::string how = resp.attempts == 0 ? " was not sent"
+                    : " was stopped after " + std::to_string(resp.attempts) +
+                          (resp.attempts == 1 ? " attempt" : " attempts");
+  throw AbortError(redacted(s, "http " + what + how + ": interrupted by " +
+                                   (why.empty() ? "the operator" : why)));
 }
 
 // In dry-run a request that is not a read is announced and recorded, never sent.
@@ -144,6 +159,7 @@ int send(lua_State* L, const char* method) {
   }
   HttpResponse resp = http_perform(req);
   record(s, req, resp);
+  raise_if_cancelled(s, req, resp);
   push_response(L, resp);
   return 1;
 }
@@ -199,6 +215,7 @@ int check(lua_State* L) {
   std::vector<std::string> failures;
   HttpResponse resp = http_check(spec.req, spec.expect, failures);
   record(s, spec.req, resp);
+  raise_if_cancelled(s, spec.req, resp);
   return push_check(L, failures.empty(), redacted(s, check_detail(resp, failures)), &resp);
 }
 

@@ -8,6 +8,7 @@
 
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
+#include "engine/cancel.hpp"
 #include "engine/shell.hpp"
 
 namespace rb::lua {
@@ -99,6 +100,17 @@ std::string failure_message(const std::string& shown, const CommandResult& r, do
   return "command failed: " + shown + " " + what + (tail.empty() ? "" : "; stderr:\n" + tail);
 }
 
+// "pg_dump -d app was stopped: interrupted by ^C (SIGTERM sent to its process group)".
+std::string stopped_message(const std::string& shown, const CommandResult& r) {
+  std::string how = "SIGTERM sent to its process group";
+  if (r.killed)
+    how += cancel::count() >= 2 ? ", SIGKILL at the second interrupt" : ", SIGKILL after 2 s";
+  std::string why = cancel::reason();
+  std::string tail = last_lines(r.err, kStderrTailLines);
+  return shown + " was stopped: interrupted by " + (why.empty() ? "the operator" : why) + " (" +
+         how + ")" + (tail.empty() ? "" : "; stderr:\n" + tail);
+}
+
 void set_field(lua_State* L, const char* key, const std::string& value) {
   lua_pushlstring(L, value.data(), value.size());
   lua_setfield(L, -2, key);
@@ -170,6 +182,10 @@ int live_run(lua_State* L, Services& s, RunSpec& spec) {
   CommandResult r;
   try {
     r = run_command(spec.cmd);
+  } catch (const AbortError& e) {  // interrupted before it started: nothing ran
+    spec.detail["error"] = spec.redactor.apply(e.what());
+    if (s.record) s.record("shell", spec.detail);
+    throw AbortError(spec.redactor.apply(e.what()));
   } catch (const Error& e) {
     spec.detail["error"] = spec.redactor.apply(e.what());
     if (s.record) s.record("shell", spec.detail);
@@ -177,7 +193,10 @@ int live_run(lua_State* L, Services& s, RunSpec& spec) {
   }
   spec.detail.update({{"code", r.exit_code}, {"signal", r.term_signal},
                       {"timed_out", r.timed_out}, {"duration_ms", r.duration_ms}});
+  if (r.cancelled) spec.detail["cancelled"] = true;
   if (s.record) s.record("shell", spec.detail);
+  // Stopped by ^C / SIGTERM / SIGHUP: the run is ending, whatever check says.
+  if (r.cancelled) throw AbortError(spec.redactor.apply(stopped_message(spec.shown, r)));
   if (spec.check && (r.exit_code != 0 || r.timed_out))
     throw StepError(spec.redactor.apply(failure_message(spec.shown, r, spec.cmd.timeout_s)));
   push_result(L, r, false);

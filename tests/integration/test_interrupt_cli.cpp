@@ -9,8 +9,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cli_support.hpp"
 
@@ -74,4 +80,144 @@ TEST_CASE("^C cancels the migration in flight, which rolls back whole; exit code
   auto rec = nlohmann::json::parse(rbtest::read_file(records[0]));
   CHECK(rec["status"] == "aborted");
   CHECK(rec["exit_code"] == 3);
+}
+
+namespace {
+
+// A runbook whose one step runs `sleep 30` through shell.run (live mode: it really runs).
+const char* kSleeper =
+    "local runbook = require \"runbook\"\n"
+    "local shell = require \"shell\"\n"
+    "return runbook.define {\n"
+    "  name = \"sleeper\",\n"
+    "  steps = {\n"
+    "    runbook.step(\"nap\", \"sleep 30 through shell.run\", function(ctx)\n"
+    "      shell.run{\"sleep\", \"30\"}\n"
+    "    end),\n"
+    "  },\n"
+    "}\n";
+
+// Starts `runbook sleeper.lua` in `dir` with its output in dir/output.txt; returns its pid.
+pid_t spawn_sleeper(const rbtest::TempDir& dir) {
+  dir.write("sleeper.lua", kSleeper);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  env_strings.push_back("NO_COLOR=1");
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args{RUNBOOK_BINARY, "sleeper.lua", "--journal", dir.path() + "/journal"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  const std::string log = dir.path() + "/output.txt";
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  return pid;
+}
+
+// Fields of /proc/<pid>/stat after the command name: state is [0], ppid [1], pgid [2].
+std::vector<std::string> proc_stat(pid_t pid) {
+  const std::string line = rbtest::read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::vector<std::string> fields;
+  const auto close_paren = line.rfind(')');
+  if (close_paren == std::string::npos) return fields;
+  std::istringstream rest(line.substr(close_paren + 2));
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
+}
+
+std::string proc_name(pid_t pid) {
+  std::string name = rbtest::read_file("/proc/" + std::to_string(pid) + "/comm");
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  return name;
+}
+
+// The `sleep` child of `parent`, waited for up to 10 s; 0 when none appeared.
+pid_t wait_for_sleep_child(pid_t parent) {
+  for (int i = 0; i < 200; ++i) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const pid_t pid = std::atoi(name.c_str());
+      auto fields = proc_stat(pid);
+      if (fields.size() > 2 && std::atoi(fields[1].c_str()) == parent && proc_name(pid) == "sleep")
+        return pid;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
+// Gone, or a zombie nobody reaps (a container's PID 1 may not).
+bool process_dead(pid_t pid) {
+  auto fields = proc_stat(pid);
+  return fields.empty() || fields[0] == "Z";
+}
+
+// Waits for `pid` up to `limit`; SIGKILLs it (the test's own child) when it takes longer.
+bool wait_within(pid_t pid, std::chrono::seconds limit, int& status) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return false;
+}
+
+void check_stopped_by(int signal_number, const std::string& reason) {
+  rbtest::TempDir dir;
+  const pid_t pid = spawn_sleeper(dir);
+  const pid_t sleeper = wait_for_sleep_child(pid);
+  if (sleeper == 0) kill(pid, SIGKILL);
+  REQUIRE(sleeper > 0);
+  // The command runs in its own process group: a terminal's ^C reaches only the runner.
+  auto fields = proc_stat(sleeper);
+  REQUIRE(fields.size() > 2);
+  CHECK(std::atoi(fields[2].c_str()) == sleeper);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+
+  const auto signalled_at = std::chrono::steady_clock::now();
+  REQUIRE(kill(pid, signal_number) == 0);
+  int status = 0;
+  const bool exited = wait_within(pid, std::chrono::seconds(5), status);
+  const auto took = std::chrono::steady_clock::now() - signalled_at;
+  const std::string output = rbtest::read_file(dir.path() + "/output.txt");
+  INFO(output);
+  INFO("exited after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  REQUIRE(exited);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  CHECK(process_dead(sleeper));
+  CHECK(output.find("sleep 30 was stopped: interrupted by " + reason +
+                    " (SIGTERM sent to its process group)") != std::string::npos);
+
+  auto records = rbtest::files_in(dir.path() + "/journal", ".json");
+  REQUIRE(records.size() == 1);
+  auto rec = nlohmann::json::parse(rbtest::read_file(records[0]));
+  INFO(rec.dump(2));
+  // The core is renaming the final status to "interrupted"; either is right, "running" is not.
+  CHECK((rec["status"] == "interrupted" || rec["status"] == "aborted"));
+  CHECK(rec["status"] != "running");
+  CHECK(rec["exit_code"] == 3);
+}
+
+}  // namespace
+
+TEST_CASE("^C stops a shell.run command: SIGTERM to its process group, exit code 3", "[cli][interrupt][shell]") {
+  check_stopped_by(SIGINT, "^C");
+}
+
+TEST_CASE("SIGTERM stops a shell.run command the same way, exit code 3", "[cli][interrupt][shell]") {
+  check_stopped_by(SIGTERM, "SIGTERM");
 }
