@@ -353,9 +353,17 @@ void push_options(lua_State* L, const HostOptions& o) {
 
 }  // namespace
 
+// --describe and --list load runbook files inert: their top-level code (and the modules it
+// requires) runs, but every effectful primitive refuses (engine/mode.hpp require_effects).
+HostOptions inert(const HostOptions& options) {
+  HostOptions o = options;
+  o.mode = RunMode::inert;
+  return o;
+}
+
 int describe_runbook(const HostOptions& options) {
   Prepared p;
-  prepare(p, options);
+  prepare(p, inert(options));
   lua_State* L = p.lua->get();
   load_runbook(L, p.file);        // [rb]
   push_core_function(L, "describe");
@@ -380,7 +388,7 @@ int list_runbooks(const HostOptions& options) {
       if (!seen.insert(name).second) continue;
       std::string description;
       try {
-        HostOptions o = options;
+        HostOptions o = inert(options);
         o.runbook = f.string();
         Prepared p;
         prepare(p, o);
@@ -388,7 +396,14 @@ int list_runbooks(const HostOptions& options) {
         load_runbook(L, p.file);
         lua_getfield(L, -1, "description");
         description = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
-      } catch (const std::exception&) {
+      } catch (const std::exception& e) {
+        // A file whose loading needs an effect cannot be described: say so, never run it.
+        std::string why = e.what();
+        if (why.find(kInertRefusal) != std::string::npos) {
+          const std::string prefix = "loading " + f.string() + ": ";
+          if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+          spdlog::warn("warning: {} is not listed: {}", f.string(), why);
+        }
         continue;  // not a runbook (e.g. an environments file)
       }
       std::cout << name << "\t" << f.string() << "\t" << description << "\n";

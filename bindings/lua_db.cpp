@@ -83,6 +83,7 @@ void push_rows(lua_State* L, const db::Result& r) {
 
 // db.connect{ url=, application_name=, lock_timeout=, statement_timeout=, read_only= }
 int db_connect(lua_State* L) {
+  require_effects(services(L).mode, "db.connect");  // inert (--describe/--list): no session at all
   db::ConnectOptions o;
   if (lua_isstring(L, 1)) {
     o.conninfo = check_string(L, 1);

@@ -18,6 +18,7 @@ int files_write(lua_State* L) {
   const std::string content = check_string(L, 2);
   const bool overwrite = lua_istable(L, 3) && opt_bool_field(L, 3, "overwrite", false);
   auto& s = services(L);
+  require_effects(s.mode, "files.write");
   if (!changes_allowed(s.mode)) {
     if (s.say) s.say("would write " + path + " (" + std::to_string(content.size()) + " bytes)");
     if (s.record) s.record("file", {{"path", path}, {"bytes", content.size()}, {"dry_run", true}});
@@ -53,6 +54,7 @@ int files_size(lua_State* L) {
 // files.make_private(path): 0600 / 0700. A change to the file system, so not in dry-run.
 int files_make_private(lua_State* L) {
   const std::string path = check_string(L, 1);
+  require_effects(services(L).mode, "files.make_private");
   if (!changes_allowed(services(L).mode)) return 0;
   files::make_private(path);
   return 0;
@@ -71,6 +73,7 @@ int files_free_space(lua_State* L) {
 int files_mkdir(lua_State* L) {
   const std::string dir = check_string(L, 1);
   auto& s = services(L);
+  require_effects(s.mode, "files.mkdir");
   if (!changes_allowed(s.mode)) {
     if (s.say) s.say("would create directory " + dir);
     return 0;

@@ -147,6 +147,7 @@ void push_response(lua_State* L, const HttpResponse& resp) {
 
 int send(lua_State* L, const char* method) {
   luaL_checkstring(L, 1);
+  require_effects(services(L).mode, std::string("an HTTP ") + method + " request");  // inert: none
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   HttpRequest req;
   req.method = method;
@@ -207,6 +208,7 @@ int push_check(lua_State* L, bool ok, const std::string& detail, const HttpRespo
 //             interval=, headers=, body=, insecure= } -> ok, detail, response
 int check(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  require_effects(services(L).mode, "http.check");  // inert (--describe/--list): no request
   CheckSpec spec = read_check(L);
   Services& s = services(L);
   if (held_back(s, spec.req))

@@ -208,6 +208,7 @@ int live_run(lua_State* L, Services& s, RunSpec& spec) {
 int run(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   Services& s = services(L);
+  require_effects(s.mode, "shell.run");  // inert (--describe/--list): not even read_only commands
   RunSpec spec = read_spec(L, s);
   if (!changes_allowed(s.mode) && !spec.read_only) return dry_run(L, s, spec);
   return live_run(L, s, spec);
