@@ -71,6 +71,33 @@ print = function(...)
   for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
   say("info", table.concat(parts, "\t"))
 end
+-- So do io.write, io.stdout:write and io.stderr:write: each call is one line of operator
+-- output (one trailing newline dropped), masked like print. Other files keep their write.
+local stdout, stderr = io.stdout, io.stderr
+local file_methods = getmetatable(stdout)
+local file_write = file_methods.write
+local function say_written(...)
+  local parts = {}
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    local t = type(v)
+    if t ~= "string" and t ~= "number" then
+      error("bad argument #" .. i .. " to 'write' (string expected, got " .. t .. ")", 3)
+    end
+    parts[i] = tostring(v)
+  end
+  local text = table.concat(parts)
+  if text ~= "" then say("info", (text:gsub("\n$", ""))) end
+end
+io.write = function(...)
+  say_written(...)
+  return stdout
+end
+file_methods.write = function(f, ...)
+  if f ~= stdout and f ~= stderr then return file_write(f, ...) end
+  say_written(...)
+  return f
+end
 local traceback, getinfo = debug.traceback, debug.getinfo
 debug = { traceback = traceback, getinfo = getinfo }
 )LUA";
