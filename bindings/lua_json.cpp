@@ -7,9 +7,7 @@ namespace {
 
 int json_decode(lua_State* L) {
   const std::string text = check_string(L, 1);
-  auto value = nlohmann::json::parse(text, nullptr, false);
-  if (value.is_discarded()) throw ConfigError("json.decode: not valid JSON");
-  push_json(L, value);
+  push_json(L, parse_json(text, "json.decode"));
   return 1;
 }
 

@@ -1,6 +1,10 @@
 #include "bindings/lua_support.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include "engine/json_depth.hpp"
 
 namespace rb::lua {
 
@@ -120,7 +124,20 @@ bool opt_bool_field(lua_State* L, int table, const char* key, bool fallback) {
   return out;
 }
 
-void push_json(lua_State* L, const nlohmann::json& v) {
+namespace {
+
+// Room on the Lua stack for one more level, or a clean error instead of an overflow.
+void reserve_stack(lua_State* L, int slots) {
+  if (!lua_checkstack(L, slots)) throw StepError("json: out of Lua stack space");
+}
+
+std::string too_deep() { return "json: nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels"; }
+
+void push_json_at(lua_State* L, const nlohmann::json& v, int depth) {
+  if (v.is_structured()) {
+    if (depth > kMaxJsonDepth) throw StepError(too_deep());
+    reserve_stack(L, 3);
+  }
   switch (v.type()) {
     case nlohmann::json::value_t::null:
     case nlohmann::json::value_t::discarded: lua_pushnil(L); break;
@@ -137,7 +154,7 @@ void push_json(lua_State* L, const nlohmann::json& v) {
       lua_createtable(L, static_cast<int>(v.size()), 0);
       int i = 1;
       for (const auto& item : v) {
-        push_json(L, item);
+        push_json_at(L, item, depth + 1);
         lua_rawseti(L, -2, i++);
       }
       break;
@@ -145,7 +162,7 @@ void push_json(lua_State* L, const nlohmann::json& v) {
     case nlohmann::json::value_t::object: {
       lua_createtable(L, 0, static_cast<int>(v.size()));
       for (auto it = v.begin(); it != v.end(); ++it) {
-        push_json(L, it.value());
+        push_json_at(L, it.value(), depth + 1);
         lua_setfield(L, -2, it.key().c_str());
       }
       break;
@@ -154,8 +171,28 @@ void push_json(lua_State* L, const nlohmann::json& v) {
   }
 }
 
-nlohmann::json to_json(lua_State* L, int index) {
-  index = index < 0 ? lua_gettop(L) + index + 1 : index;
+// The tables being encoded, outermost first, with the key that led into each: a table that is
+// already on this path contains itself. (A table reached twice by different paths is fine.)
+struct EncodePath {
+  std::vector<const void*> tables;
+  std::vector<std::string> keys;
+
+  std::string where() const {
+    std::string out;
+    for (const auto& k : keys) out += (out.empty() ? "" : ".") + k;
+    return out;
+  }
+};
+
+std::string key_text(lua_State* L, int index) {
+  lua_pushvalue(L, index);  // copy: lua_tostring would change a number key in place
+  const char* s = lua_tostring(L, -1);
+  std::string key = s ? s : std::string("(") + luaL_typename(L, -1) + ")";
+  lua_pop(L, 1);
+  return key;
+}
+
+nlohmann::json to_json_at(lua_State* L, int index, EncodePath& path) {
   switch (lua_type(L, index)) {
     case LUA_TNIL: return nullptr;
     case LUA_TBOOLEAN: return static_cast<bool>(lua_toboolean(L, index));
@@ -169,41 +206,67 @@ nlohmann::json to_json(lua_State* L, int index) {
       const char* s = lua_tolstring(L, index, &len);
       return std::string(s, len);
     }
-    case LUA_TTABLE: {
-      // A table with only keys 1..n is an array; anything else an object.
-      size_t n = lua_objlen(L, index);
-      size_t count = 0;
-      bool string_keys = false;
-      lua_pushnil(L);
-      while (lua_next(L, index)) {
-        ++count;
-        if (lua_type(L, -2) != LUA_TNUMBER) string_keys = true;
-        lua_pop(L, 1);
-      }
-      if (!string_keys && count == n) {
-        auto arr = nlohmann::json::array();
-        for (size_t i = 1; i <= n; ++i) {
-          lua_rawgeti(L, index, static_cast<int>(i));
-          arr.push_back(to_json(L, -1));
-          lua_pop(L, 1);
-        }
-        return arr;  // an empty table is written as [] (lists are the common case in records)
-      }
-      auto obj = nlohmann::json::object();
-      lua_pushnil(L);
-      while (lua_next(L, index)) {
-        lua_pushvalue(L, -2);  // copy key: lua_tostring would change a number key in place
-        std::string key = lua_tostring(L, -1) ? lua_tostring(L, -1) : "?";
-        lua_pop(L, 1);
-        obj[key] = to_json(L, -1);
-        lua_pop(L, 1);
-      }
-      return obj;
+    case LUA_TTABLE: break;
+    default: return std::string(luaL_typename(L, index));
+  }
+  const void* self = lua_topointer(L, index);
+  if (std::find(path.tables.begin(), path.tables.end(), self) != path.tables.end())
+    throw StepError("json: cannot encode a table that contains itself (at key " + path.where() + ")");
+  if (static_cast<int>(path.tables.size()) >= kMaxJsonDepth) throw StepError(too_deep());
+  reserve_stack(L, 4);
+  path.tables.push_back(self);
+  // A table with only keys 1..n is an array; anything else an object.
+  size_t n = lua_objlen(L, index);
+  size_t count = 0;
+  bool string_keys = false;
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    ++count;
+    if (lua_type(L, -2) != LUA_TNUMBER) string_keys = true;
+    lua_pop(L, 1);
+  }
+  nlohmann::json out;
+  if (!string_keys && count == n) {
+    out = nlohmann::json::array();  // an empty table is written as [] (lists are the common case in records)
+    for (size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, index, static_cast<int>(i));  // [.., item]
+      path.keys.push_back(std::to_string(i));
+      out.push_back(to_json_at(L, lua_gettop(L), path));
+      path.keys.pop_back();
+      lua_pop(L, 1);  // [..]
     }
-    default: {
-      return std::string(luaL_typename(L, index));
+  } else {
+    out = nlohmann::json::object();
+    lua_pushnil(L);
+    while (lua_next(L, index)) {  // [.., key, value]
+      std::string key = key_text(L, -2);
+      path.keys.push_back(key);
+      out[key] = to_json_at(L, lua_gettop(L), path);
+      path.keys.pop_back();
+      lua_pop(L, 1);  // [.., key]
     }
   }
+  path.tables.pop_back();
+  return out;
+}
+
+}  // namespace
+
+void push_json(lua_State* L, const nlohmann::json& v) { push_json_at(L, v, 1); }
+
+nlohmann::json to_json(lua_State* L, int index) {
+  index = index < 0 ? lua_gettop(L) + index + 1 : index;
+  EncodePath path;
+  return to_json_at(L, index, path);
+}
+
+nlohmann::json parse_json(const std::string& text, const char* who) {
+  if (const auto at = json_too_deep_at(text))
+    throw StepError(std::string(who) + ": nesting deeper than " + std::to_string(kMaxJsonDepth) +
+                    " levels at byte " + std::to_string(*at));
+  auto value = nlohmann::json::parse(text, nullptr, false);
+  if (value.is_discarded()) throw ConfigError(std::string(who) + ": not valid JSON");
+  return value;
 }
 
 }  // namespace rb::lua

@@ -63,10 +63,15 @@ std::string check_string(lua_State* L, int index);
 std::string opt_string_field(lua_State* L, int table, const char* key, const std::string& fallback);
 double opt_number_field(lua_State* L, int table, const char* key, double fallback);
 bool opt_bool_field(lua_State* L, int table, const char* key, bool fallback);
-// Pushes a JSON value as the corresponding Lua value (null -> nil).
+// Pushes a JSON value as the corresponding Lua value (null -> nil). Throws StepError for a
+// document nested deeper than rb::kMaxJsonDepth (engine/json_depth.hpp).
 void push_json(lua_State* L, const nlohmann::json& value);
-// Reads a Lua value (tables, strings, numbers, booleans) as JSON.
+// Reads a Lua value (tables, strings, numbers, booleans) as JSON. Throws StepError for a table
+// that contains itself (naming the key path) or nests deeper than rb::kMaxJsonDepth.
 nlohmann::json to_json(lua_State* L, int index);
+// Parses JSON text; `who` prefixes the errors: StepError when it nests deeper than
+// rb::kMaxJsonDepth (checked before parsing, with the byte), ConfigError when it is not JSON.
+nlohmann::json parse_json(const std::string& text, const char* who);
 
 // A module opener: pushes the module table and returns 1.
 using ModuleOpener = int (*)(lua_State*);
