@@ -1,0 +1,247 @@
+// Safety by construction, through the real binary: --list and --describe load runbook files
+// inert (no effect runs, not even a read-only one), io.write goes through secret masking and
+// stays out of --json, and JSON encoding/decoding refuses cycles and deep nesting cleanly.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_support.hpp"
+
+using rbtest::run_cli;
+using rbtest::TempDir;
+
+namespace {
+
+bool has(const rbtest::CliResult& r, const std::string& s) { return r.all().find(s) != std::string::npos; }
+
+// A runbook whose top level, and the helper module it requires, each try to touch a file.
+void write_effectful_runbook(const TempDir& dir, const std::string& top_marker, const std::string& helper_marker) {
+  dir.write("effect_helper.lua",
+            "local shell = require 'shell'\n"
+            "shell.run { 'touch', '" + helper_marker + "' }\n"
+            "return { answer = 42 }\n");
+  dir.write("effectful.lua",
+            "local runbook = require 'runbook'\n"
+            "local shell = require 'shell'\n"
+            "shell.run { 'touch', '" + top_marker + "', read_only = true }\n"
+            "local helper = require 'effect_helper'\n"
+            "return runbook.define { name = 'effectful', description = 'touches files at load',\n"
+            "  steps = { runbook.step('noop', 'nothing', function() end) } }\n");
+}
+
+const char* kPure =
+    "local runbook = require 'runbook'\n"
+    "return runbook.define { name = 'pure', description = 'only defines steps',\n"
+    "  steps = { runbook.step('noop', 'does nothing', function() end) } }\n";
+
+}  // namespace
+
+TEST_CASE("--list loads runbook files inert: top-level effects do not run", "[cli][inert]") {
+  TempDir dir;
+  TempDir outside;
+  const std::string top = outside.path() + "/top-ran", helper = outside.path() + "/helper-ran";
+  write_effectful_runbook(dir, top, helper);
+  dir.write("pure.lua", kPure);
+  dir.write("only_helper_uses.lua",
+            "local runbook = require 'runbook'\nlocal h = require 'effect_helper'\n"
+            "return runbook.define { name = 'via-helper', steps = { runbook.step('noop', function() end) } }\n");
+
+  auto r = run_cli({"--list"}, {}, dir.path());
+  INFO(r.all());
+  CHECK(r.code == 0);
+  CHECK_FALSE(std::filesystem::exists(top));
+  CHECK_FALSE(std::filesystem::exists(helper));
+  // Runbooks that load without effects are listed with their description ...
+  CHECK(r.out.find("pure\t./pure.lua\tonly defines steps") != std::string::npos);
+  // ... the ones that need an effect to load are not, and a warning says why.
+  CHECK(r.out.find("effectful\t") == std::string::npos);
+  CHECK(r.out.find("only_helper_uses\t") == std::string::npos);
+  // (The refusal names the file; the line of the call, when the error value carries it in its
+  // message, is not asserted here.)
+  CHECK(r.err.find("effectful.lua is not listed: ") != std::string::npos);
+  CHECK(r.err.find("only_helper_uses.lua is not listed: ") != std::string::npos);
+  CHECK(r.err.find("shell.run is not available while loading a runbook for --describe/--list") != std::string::npos);
+}
+
+TEST_CASE("--describe refuses a runbook whose loading needs an effect, and runs nothing", "[cli][inert]") {
+  TempDir dir;
+  TempDir outside;
+  const std::string top = outside.path() + "/top-ran", helper = outside.path() + "/helper-ran";
+  write_effectful_runbook(dir, top, helper);
+
+  auto r = run_cli({"--describe", "effectful.lua"}, {}, dir.path());
+  INFO(r.all());
+  CHECK(r.code == 2);
+  CHECK(r.err.find("effectful.lua") != std::string::npos);
+  CHECK(r.err.find("shell.run is not available while loading a runbook for --describe/--list: a runbook file's "
+                   "top-level code (and the modules it requires) must not have effects; do it inside a step") !=
+        std::string::npos);
+  CHECK(r.out.empty());
+  CHECK_FALSE(std::filesystem::exists(top));
+  CHECK_FALSE(std::filesystem::exists(helper));
+
+  // A helper module's effect is refused too, when a runbook requires it.
+  dir.write("via_helper.lua",
+            "local runbook = require 'runbook'\nlocal h = require 'effect_helper'\n"
+            "return runbook.define { name = 'via-helper', steps = { runbook.step('noop', function() end) } }\n");
+  auto v = run_cli({"--describe", "via_helper.lua"}, {}, dir.path());
+  INFO(v.all());
+  CHECK(v.code == 2);
+  CHECK(v.err.find("via_helper.lua") != std::string::npos);
+  CHECK(v.err.find("shell.run is not available while loading a runbook") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(helper));
+}
+
+TEST_CASE("in inert mode every effectful primitive refuses with a config error", "[cli][inert]") {
+  TempDir dir;
+  TempDir outside;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"db.connect", "require('db').connect('dbname=postgres')"},
+      {"an HTTP GET request", "require('http').get('http://127.0.0.1:9/')"},
+      {"an HTTP POST request", "require('http').post('http://127.0.0.1:9/', { body = 'x' })"},
+      {"http.check", "require('http').check { url = 'http://127.0.0.1:9/' }"},
+      {"files.write", "require('files').write('" + outside.path() + "/written', 'x')"},
+      {"files.mkdir", "require('files').mkdir('" + outside.path() + "/made')"},
+      {"files.make_private", "require('files').make_private('" + outside.path() + "')"},
+  };
+  for (const auto& [what, call] : cases) {
+    dir.write("probe.lua", "local runbook = require 'runbook'\n" + call +
+                               "\nreturn runbook.define { name = 'probe', steps = { runbook.step('noop', function() end) } }\n");
+    auto r = run_cli({"--describe", "probe.lua"}, {}, dir.path());
+    INFO(what << "\n" << r.all());
+    CHECK(r.code == 2);
+    CHECK(r.err.find(what + " is not available while loading a runbook") != std::string::npos);
+  }
+  CHECK(rbtest::listing(outside.path()).empty());
+  // Reading stays available: top-level code may read files to build its steps.
+  dir.write("reads.lua",
+            "local runbook = require 'runbook'\nlocal files = require 'files'\n"
+            "assert(files.exists('reads.lua'))\nlocal text = files.read('reads.lua')\n"
+            "return runbook.define { name = 'reads', description = #text > 0 and 'read it' or 'empty',\n"
+            "  steps = { runbook.step('noop', function() end) } }\n");
+  auto ok = run_cli({"--describe", "reads.lua"}, {}, dir.path());
+  INFO(ok.all());
+  CHECK(ok.code == 0);
+  CHECK(ok.out.find("read it") != std::string::npos);
+}
+
+TEST_CASE("--describe of a runbook that only defines steps still works", "[cli][inert]") {
+  TempDir dir;
+  dir.write("pure.lua", kPure);
+  auto r = run_cli({"--describe", "pure.lua"}, {}, dir.path());
+  INFO(r.all());
+  CHECK(r.code == 0);
+  CHECK(r.out.find("only defines steps") != std::string::npos);
+  CHECK(r.out.find("noop") != std::string::npos);
+  // The runbook still runs its steps for real afterwards: inert is only for loading to describe.
+  auto run = run_cli({"pure.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+  INFO(run.all());
+  CHECK(run.code == 0);
+}
+
+TEST_CASE("io.write and io.stdout/io.stderr:write are masked operator output, never stdout", "[cli][output]") {
+  TempDir dir;
+  dir.write("writes.lua",
+            "local runbook = require 'runbook'\n"
+            "return runbook.define { name = 'writes',\n"
+            "  params = { { name = 'token', type = 'string', secret = true, help = 'api token' } },\n"
+            "  steps = { runbook.step('write', 'writes the token', function(ctx)\n"
+            "    io.write('token is ', ctx.params.token, '\\n')\n"
+            "    io.stdout:write('stdout got ', ctx.params.token):write(' twice\\n')\n"
+            "    io.stderr:write('stderr got ' .. ctx.params.token .. '\\n')\n"
+            "    io.write('no newline')\n"
+            "    print('print got', ctx.params.token)\n"
+            "    local f = assert(io.open('writes.lua'))\n"
+            "    assert(f:read('*l'):find('runbook'), 'io.open for reading still works')\n"
+            "    f:close()\n"
+            "    for line in io.lines('writes.lua') do assert(line) break end\n"
+            "  end) } }\n");
+  const std::string secret = "Tok3n-VerySecret";
+  auto r = run_cli({"writes.lua", "--json", "--journal", dir.path() + "/journal", "--set", "token=" + secret}, {},
+                   dir.path());
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK(r.all().find(secret) == std::string::npos);
+  CHECK(r.err.find("token is ***") != std::string::npos);
+  CHECK(r.err.find("stdout got ***") != std::string::npos);
+  CHECK(r.err.find(" twice") != std::string::npos);
+  CHECK(r.err.find("stderr got ***") != std::string::npos);
+  CHECK(r.err.find("no newline") != std::string::npos);
+  CHECK(r.err.find("print got\t***") != std::string::npos);
+  CHECK(r.err.find("token is ***\n\n") == std::string::npos);  // the trailing newline is not doubled
+  nlohmann::json rec;
+  REQUIRE_NOTHROW(rec = nlohmann::json::parse(r.out));  // stdout is only the run record
+  CHECK(rec["runbook"] == "writes");
+  CHECK(rec["status"] == "succeeded");
+}
+
+TEST_CASE("json.encode refuses a table that contains itself and too-deep nesting", "[cli][json]") {
+  TempDir dir;
+  auto run_step = [&dir](const std::string& body) {
+    dir.write("json_probe.lua", "local runbook = require 'runbook'\nlocal json = require 'json'\n"
+                                "return runbook.define { name = 'json-probe', steps = {\n"
+                                "  runbook.step('probe', function(ctx)\n" + body + "\n  end) } }\n");
+    return run_cli({"json_probe.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+  };
+  auto not_a_signal = [](const rbtest::CliResult& r) { return r.code >= 0 && r.code < 128; };
+
+  auto cycle = run_step("local t = { a = { list = { 1, 2 } } }\nt.a.list[3] = t\nprint(json.encode(t))");
+  INFO(cycle.all());
+  CHECK(cycle.code == 1);
+  CHECK(not_a_signal(cycle));
+  CHECK(has(cycle, "json: cannot encode a table that contains itself (at key a.list.3)"));
+
+  auto record = run_step("local t = {}\nt.self = t\nctx:record('loop', { value = t })");
+  INFO(record.all());
+  CHECK(record.code == 1);
+  CHECK(has(record, "json: cannot encode a table that contains itself (at key value.self)"));
+
+  // A table reached twice by different keys is not a cycle.
+  auto shared = run_step("local s = { 1 }\nprint(json.encode({ a = s, b = s }))");
+  INFO(shared.all());
+  CHECK(shared.code == 0);
+
+  auto deep = run_step("local t = {}\nlocal cur = t\nfor i = 1, 100000 do cur[1] = {}; cur = cur[1] end\n"
+                       "print(json.encode(t))");
+  INFO(deep.all());
+  CHECK(deep.code == 1);
+  CHECK(not_a_signal(deep));
+  CHECK(has(deep, "json: nesting deeper than 200 levels"));
+
+  auto ok = run_step("local t = {}\nlocal cur = t\nfor i = 1, 199 do cur[1] = {}; cur = cur[1] end\n"
+                     "assert(#json.encode(t) == 400)");
+  INFO(ok.all());
+  CHECK(ok.code == 0);
+}
+
+TEST_CASE("json.decode refuses documents nested too deeply instead of crashing", "[cli][json]") {
+  TempDir dir;
+  auto run_step = [&dir](const std::string& body) {
+    dir.write("json_probe.lua", "local runbook = require 'runbook'\nlocal json = require 'json'\n"
+                                "return runbook.define { name = 'json-probe', steps = {\n"
+                                "  runbook.step('probe', function(ctx)\n" + body + "\n  end) } }\n");
+    return run_cli({"json_probe.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+  };
+  auto open = run_step("json.decode(string.rep('[', 100000))");
+  INFO(open.all());
+  CHECK(open.code == 1);
+  CHECK(has(open, "json.decode: nesting deeper than 200 levels at byte 201"));
+
+  auto closed = run_step("json.decode(string.rep('[', 100000) .. string.rep(']', 100000))");
+  INFO(closed.all());
+  CHECK(closed.code == 1);
+  CHECK(has(closed, "json.decode: nesting deeper than 200 levels at byte 201"));
+
+  // The error is a typed Lua error of kind "failed" that a step can catch.
+  auto caught = run_step("local ok, err = pcall(json.decode, '{\"a\":' .. string.rep('[', 300))\n"
+                         "assert(not ok and err.kind == 'failed', tostring(err))\n"
+                         "assert(tostring(err):find('at byte 205', 1, true), tostring(err))\n"
+                         "local v = json.decode('{\"s\": \"[[[[\", \"n\": [[1]]}')\n"
+                         "assert(v.s == '[[[[' and v.n[1][1] == 1)");
+  INFO(caught.all());
+  CHECK(caught.code == 0);
+}
