@@ -129,12 +129,7 @@ std::string error_kind(lua_State* L, int index) {
   return k;
 }
 
-int exit_code_of(const std::string& kind) {
-  if (kind == "config") return static_cast<int>(ExitCode::usage);
-  if (kind == "aborted") return static_cast<int>(ExitCode::aborted);
-  if (kind == "verify_failed") return static_cast<int>(ExitCode::verify_failed);
-  return static_cast<int>(ExitCode::step_failed);
-}
+int exit_code_of(const std::string& kind) { return static_cast<int>(exit_code_for(kind)); }
 
 void preload(lua_State* L, const char* name, lua_CFunction opener) {
   lua_getglobal(L, "package");         // [package]
@@ -364,6 +359,10 @@ void push_options(lua_State* L, const HostOptions& o) {
   lua_setfield(L, -2, "from");
   lua_pushstring(L, o.only.c_str());
   lua_setfield(L, -2, "only");
+  lua_pushstring(L, o.plan_in.c_str());
+  lua_setfield(L, -2, "plan_in");
+  lua_pushstring(L, o.plan_out.c_str());
+  lua_setfield(L, -2, "plan_out");
   lua_newtable(L);
   for (std::size_t i = 0; i < o.skip.size(); ++i) {
     lua_pushstring(L, o.skip[i].c_str());
@@ -503,7 +502,11 @@ int run_runbook(const HostOptions& options) {
       lua_getfield(L, -1, "traceback");
       std::string tb = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
       lua_pop(L, 1);
+      lua_getfield(L, -1, "where");
+      std::string where = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
+      lua_pop(L, 1);
       say(p.state, "error", (step.empty() ? "" : "step " + step + ": ") + msg);
+      if (!where.empty() && options.verbosity > 0) say(p.state, "error", "raised at " + where);
       // Plain Lua errors are bugs in a runbook: show where they came from.
       if (!tb.empty() && (!typed || options.verbosity > 0)) say(p.state, "error", tb.substr(tb.find_first_not_of('\n')));
     }

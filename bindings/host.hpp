@@ -22,6 +22,9 @@ struct HostOptions {
   bool json = false;                      // print the run record as JSON on stdout
   std::string from, only;
   std::vector<std::string> skip;
+  std::vector<std::string> acks;          // --ack RULE@FILE: destructive findings acknowledged
+  std::string plan_out;                   // --plan-out FILE: write the run's plan as JSON
+  std::string plan_in;                    // --plan FILE: run exactly that saved plan or refuse
   int verbosity = 0;                      // -1 quiet, 0 normal, 1 verbose
   bool color = true;
 };

@@ -7,6 +7,7 @@
 #include "bindings/host.hpp"
 #include "bindings/lua_support.hpp"
 #include "engine/journal.hpp"
+#include "engine/plan.hpp"
 #include "engine/redact.hpp"
 
 namespace rb::lua {
@@ -17,7 +18,23 @@ struct HostState {
   Services services;
   std::string run_id;
   std::unique_ptr<Journal> journal;
+  // The run's policy, set once by the runbook core from the composition and the environment;
+  // every plan of the run carries it (bindings/lua_plan.cpp).
+  migrations::Policy policy;
+  bool policy_set = false;
+  // The policy's own confirmation (its token, or its yes/no question when it has none) was
+  // answered in this run: it counts for every plan of the run.
+  std::string run_confirmed_by;
 };
+
+// Asks the operator (the confirmation gate). A typed token is answered only by the token (at
+// a terminal or via --confirm); a yes/no question by "y" at a terminal or --yes. Without
+// either it fails closed (AbortError). Dry-run only says what it would ask and returns "".
+// Returns how it was answered: "--confirm", "--yes" or "terminal".
+std::string ask_operator(HostState& state, const std::string& question, const std::string& token);
+// A yes/no question that only a person at a terminal can answer (never --yes): true for yes,
+// false when there is no terminal. AbortError when refused.
+bool ask_at_terminal(HostState& state, const std::string& question);
 
 HostState& host_state(lua_State* L);
 void set_host_state(lua_State* L, HostState* state);

@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <memory>
 
 #include "bindings/host_state.hpp"
 #include "bindings/modules.hpp"
 #include "engine/cancel.hpp"
 #include "engine/errors.hpp"
+#include "engine/run_stats.hpp"
 
 extern "C" {
 #include <libpq-fe.h>
@@ -96,6 +98,8 @@ int host_finish(lua_State* L) {
   const std::string status = check_string(L, 1);
   const int code = static_cast<int>(luaL_checkinteger(L, 2));
   const std::string error = luaL_optstring(L, 3, "");
+  const auto& stats = run_stats();
+  journal(L).set("stats", {{"parses", stats.parses}, {"ledger_reads", stats.ledger_reads}});
   journal(L).finish(status, code, error);
   return 0;
 }
@@ -107,47 +111,93 @@ std::string read_answer() {
   return line;
 }
 
-// The confirmation gate. A typed token is answered only by the token (at a terminal or via
-// --confirm); a yes/no question by "y" at a terminal or --yes. Without either it fails closed.
 int host_confirm(lua_State* L) {
   const std::string question = check_string(L, 1);
   const std::string token = luaL_optstring(L, 2, "");
   auto& st = host_state(L);
-  const auto& o = st.options;
-  // A rehearsal runs the migrations (and takes their locks) on the real database before
-  // rolling back: it asks like a live run. Only dry-run merely says what it would ask.
-  if (st.options.mode == RunMode::dry_run) {
-    say(st, "info", "would ask: " + question + (token.empty() ? " [y/N]" : " (type " + token + ")"));
-    return 0;
-  }
-  if (!token.empty()) {
-    if (!o.confirm.empty()) {
-      if (o.confirm == token) {
-        say(st, "info", question + " confirmed by --confirm");
-        return 0;
+  ask_operator(st, question, token);
+  return 0;
+}
+
+// host.set_policy{confirm=, backup=, acknowledge_destructive=, maintenance=, env_confirm=,
+// env_backup=, changes={{key=, from=, to=, by=}, ...}} -> the effective policy. Once per run:
+// the environment can only make the backup stricter and names its own token; a composition's
+// loosening of a setting is kept in the policy (and so in every plan and the run record).
+int host_set_policy(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  auto& st = host_state(L);
+  if (st.policy_set) throw ConfigError("the run's policy is already set");
+  migrations::Policy p;
+  const std::string confirm = opt_string_field(L, 1, "confirm", "");
+  const std::string env_confirm = opt_string_field(L, 1, "env_confirm", "");
+  p.confirm_token = !env_confirm.empty() ? env_confirm : confirm;
+  p.backup = migrations::stricter_backup(opt_string_field(L, 1, "backup", "optional"),
+                                         opt_string_field(L, 1, "env_backup", "skip"));
+  p.acknowledge_destructive = opt_bool_field(L, 1, "acknowledge_destructive", false);
+  p.maintenance = opt_bool_field(L, 1, "maintenance", false);
+  lua_getfield(L, 1, "changes");
+  if (lua_istable(L, -1)) {
+    const int changes = lua_gettop(L);
+    for (int i = 1;; ++i) {
+      lua_rawgeti(L, changes, i);
+      if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        break;
       }
-      throw AbortError("--confirm does not match the token this run requires (" + token + "); nothing more was changed");
+      const int c = lua_gettop(L);
+      const std::string key = opt_string_field(L, c, "key", "");
+      const std::string from = opt_string_field(L, c, "from", "");
+      const std::string to = opt_string_field(L, c, "to", "");
+      if (migrations::loosens(key, from, to))
+        p.loosened.push_back(key + ": " + from + " -> " + to + " (by " + opt_string_field(L, c, "by", "?") + ")");
+      lua_pop(L, 1);
     }
-    if (isatty(STDIN_FILENO)) {
-      std::cerr << question << "\nType " << token << " to continue: " << std::flush;
-      if (read_answer() == token) return 0;
-      throw AbortError("confirmation refused (the typed text did not match " + token + ")");
-    }
-    throw AbortError("confirmation required: \"" + question + "\" needs the token " + token +
-                     " typed at a terminal or passed with --confirm; there is no terminal, so the run stops here");
   }
-  if (o.yes) {
-    say(st, "info", question + " yes (--yes)");
-    return 0;
+  lua_pop(L, 1);
+  st.policy = p;
+  st.policy_set = true;
+  lua_newtable(L);
+  lua_pushstring(L, p.confirm_token.c_str());
+  lua_setfield(L, -2, "confirm");
+  lua_pushstring(L, p.backup.c_str());
+  lua_setfield(L, -2, "backup");
+  lua_pushboolean(L, p.acknowledge_destructive);
+  lua_setfield(L, -2, "acknowledge_destructive");
+  lua_pushboolean(L, p.maintenance);
+  lua_setfield(L, -2, "maintenance");
+  lua_createtable(L, static_cast<int>(p.loosened.size()), 0);
+  for (std::size_t i = 0; i < p.loosened.size(); ++i) {
+    lua_pushstring(L, p.loosened[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
   }
-  if (isatty(STDIN_FILENO)) {
-    std::cerr << question << " [y/N] " << std::flush;
-    const std::string a = read_answer();
-    if (a == "y" || a == "Y" || a == "yes" || a == "YES") return 0;
-    throw AbortError("confirmation refused: " + question);
+  lua_setfield(L, -2, "loosened");
+  return 1;
+}
+
+// host.cleanup(fn, ...) runs fn inside a cancel::Cleanup: the failure handler of an
+// interrupted run still resumes workers; only a further ^C stops it.
+int host_cleanup(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  const int args = lua_gettop(L) - 1;
+  auto scope = std::make_unique<cancel::Cleanup>();
+  const int rc = lua_pcall(L, args, 2, 0);
+  scope.reset();
+  if (rc != 0) {  // [err] -> false, false, err
+    lua_pushboolean(L, 0);
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -3);
+    lua_remove(L, -4);
+    return 3;
   }
-  throw AbortError("confirmation required: \"" + question +
-                   "\" needs a terminal or --yes; there is no terminal, so the run stops here");
+  lua_pushboolean(L, 1);
+  lua_insert(L, -3);
+  return 3;
+}
+
+// The exit code of an error kind: one table (rb::exit_code_for), also for Lua.
+int host_exit_code(lua_State* L) {
+  lua_pushinteger(L, static_cast<int>(exit_code_for(check_string(L, 1))));
+  return 1;
 }
 
 int host_interrupted(lua_State* L) {
@@ -192,6 +242,9 @@ const luaL_Reg kHostFunctions[] = {
     {"finish", guarded<host_finish>},
     {"journal_set", guarded<host_journal_set>},
     {"confirm", guarded<host_confirm>},
+    {"set_policy", guarded<host_set_policy>},
+    {"cleanup", host_cleanup},
+    {"exit_code", guarded<host_exit_code>},
     {"interrupted", guarded<host_interrupted>},
     {"run_id", guarded<host_run_id>},
     {"version", guarded<host_version>},
@@ -202,6 +255,64 @@ const luaL_Reg kHostFunctions[] = {
 };
 
 }  // namespace
+
+namespace {
+std::string ask_operator_once(HostState& st, const std::string& question, const std::string& token);
+}
+
+std::string ask_operator(HostState& st, const std::string& question, const std::string& token) {
+  const std::string how = ask_operator_once(st, question, token);
+  if (!how.empty() && st.policy_set && token == st.policy.confirm_token) st.run_confirmed_by = how;
+  return how;
+}
+
+namespace {
+std::string ask_operator_once(HostState& st, const std::string& question, const std::string& token) {
+  const auto& o = st.options;
+  // A rehearsal runs the migrations (and takes their locks) on the real database before
+  // rolling back: it asks like a live run. Only dry-run merely says what it would ask.
+  if (st.options.mode == RunMode::dry_run) {
+    say(st, "info", "would ask: " + question + (token.empty() ? " [y/N]" : " (type " + token + ")"));
+    return "";
+  }
+  if (!token.empty()) {
+    if (!o.confirm.empty()) {
+      if (o.confirm == token) {
+        say(st, "info", question + " confirmed by --confirm");
+        return "--confirm";
+      }
+      throw AbortError("--confirm does not match the token this run requires (" + token + "); nothing more was changed");
+    }
+    if (isatty(STDIN_FILENO)) {
+      std::cerr << question << "\nType " << token << " to continue: " << std::flush;
+      if (read_answer() == token) return "terminal";
+      throw AbortError("confirmation refused (the typed text did not match " + token + ")");
+    }
+    throw AbortError("confirmation required: \"" + question + "\" needs the token " + token +
+                     " typed at a terminal or passed with --confirm; there is no terminal, so the run stops here");
+  }
+  if (o.yes) {
+    say(st, "info", question + " yes (--yes)");
+    return "--yes";
+  }
+  if (isatty(STDIN_FILENO)) {
+    std::cerr << question << " [y/N] " << std::flush;
+    const std::string a = read_answer();
+    if (a == "y" || a == "Y" || a == "yes" || a == "YES") return "terminal";
+    throw AbortError("confirmation refused: " + question);
+  }
+  throw AbortError("confirmation required: \"" + question +
+                   "\" needs a terminal or --yes; there is no terminal, so the run stops here");
+}
+}  // namespace
+
+bool ask_at_terminal(HostState&, const std::string& question) {
+  if (!isatty(STDIN_FILENO)) return false;
+  std::cerr << question << " [y/N] " << std::flush;
+  const std::string a = read_answer();
+  if (a == "y" || a == "Y" || a == "yes" || a == "YES") return true;
+  throw AbortError("not acknowledged: " + question);
+}
 
 int open_host(lua_State* L) {
   lua_newtable(L);

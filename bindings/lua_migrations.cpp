@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "bindings/lua_db.hpp"
+#include "bindings/lua_plan.hpp"
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
 #include "engine/apply.hpp"
@@ -17,11 +18,6 @@ struct ChainHandle {
   migrations::Chain* chain;
 };
 
-migrations::Chain& check_chain(lua_State* L, int index) {
-  auto* h = static_cast<ChainHandle*>(luaL_checkudata(L, index, kChainType));
-  if (!h->chain) luaL_error(L, "migration chain is released");
-  return *h->chain;
-}
 
 migrations::LedgerName ledger_name(lua_State* L, int opts) {
   migrations::LedgerName n;
@@ -34,6 +30,14 @@ migrations::LedgerName ledger_name(lua_State* L, int opts) {
     n.schema = q.substr(0, dot);
     n.table = q.substr(dot + 1);
   }
+  return n;
+}
+
+migrations::LedgerName ledger_name_of(const migrations::Plan& plan) {
+  migrations::LedgerName n;
+  auto dot = plan.ledger.find('.');
+  n.schema = plan.ledger.substr(0, dot);
+  n.table = plan.ledger.substr(dot + 1);
   return n;
 }
 
@@ -61,6 +65,8 @@ void push_names(lua_State* L, const std::vector<const migrations::Migration*>& l
   }
   lua_setfield(L, -2, key);
 }
+
+}  // namespace
 
 void push_status(lua_State* L, const migrations::Status& st) {
   lua_newtable(L);  // [status]
@@ -113,6 +119,8 @@ void push_status(lua_State* L, const migrations::Status& st) {
   lua_setfield(L, -2, "drift");
 }
 
+namespace {
+
 std::string ms_text(double ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, ms < 10 ? "%.1f ms" : "%.0f ms", ms);
@@ -128,8 +136,8 @@ migrations::ApplyObserver observer_for(Services& s) {
     if (s.warn) s.warn(m);
     if (s.record) s.record("retry", {{"message", m}});
   };
-  obs.starting = [counter](const migrations::Migration&, std::size_t i, std::size_t n) { *counter = {i + 1, n}; };
-  obs.would_run = [&s](const migrations::Migration& m, const std::string& sql) {
+  obs.starting = [counter](const migrations::PlannedMigration&, std::size_t i, std::size_t n) { *counter = {i + 1, n}; };
+  obs.would_run = [&s](const migrations::PlannedMigration& m, const std::string& sql) {
     if (s.say) s.say(sql);
     if (s.record) s.record("sql", {{"name", m.name}, {"sql", sql}});
   };
@@ -222,76 +230,64 @@ int mig_status(lua_State* L) {
   return 1;
 }
 
-// migrations.apply(conn, chain, {target=, allow_drift=, lock_timeout=, statement_timeout=,
-//                   lock_wait=, lock_retries=, ledger=}) -> outcomes, status_before
+// migrations.apply(conn, chain, plan, {lock_timeout=, statement_timeout=, lock_wait=,
+//                   lock_retries=, retry_backoff=}) -> outcomes, status_before
+// Applies exactly the plan, or refuses (see engine/apply.hpp).
 int mig_apply(lua_State* L) {
   auto& conn = check_connection(L, 1);
   const auto& chain = check_chain(L, 2);
+  const auto& plan = check_plan(L, 3);
+  const auto consent = plan_consent(L, 3);
   migrations::ApplyOptions o;
   auto& s = services(L);
-  if (lua_istable(L, 3)) {
-    o.target = opt_string_field(L, 3, "target", "");
-    o.allow_drift = opt_bool_field(L, 3, "allow_drift", false);
-    o.lock_timeout = opt_string_field(L, 3, "lock_timeout", "");
-    o.statement_timeout = opt_string_field(L, 3, "statement_timeout", "");
-    o.lock_wait_s = opt_number_field(L, 3, "lock_wait", 60);
-    o.lock_retries = static_cast<int>(opt_number_field(L, 3, "lock_retries", 3));
-    o.retry_backoff_s = opt_number_field(L, 3, "retry_backoff", 1);
+  if (lua_istable(L, 4)) {
+    o.lock_timeout = opt_string_field(L, 4, "lock_timeout", "");
+    o.statement_timeout = opt_string_field(L, 4, "statement_timeout", "");
+    o.lock_wait_s = opt_number_field(L, 4, "lock_wait", 60);
+    o.lock_retries = static_cast<int>(opt_number_field(L, 4, "lock_retries", 3));
+    o.retry_backoff_s = opt_number_field(L, 4, "retry_backoff", 1);
   }
   o.mode = s.mode;
   o.run_id = s.run_id;
   o.applied_by = s.operator_name;
-  o.server_version = conn.server_version();
-  migrations::Ledger ledger(conn, ledger_name(L, 3));
-  const auto result = migrations::apply(conn, ledger, chain, o, observer_for(s));
+  migrations::Ledger ledger(conn, ledger_name_of(plan));
+  const auto result = migrations::apply(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);
   push_status(L, result.before);
   return 2;
 }
 
-// Reads {count=, to=, ledger=} at index 3, selects from one ledger read, pushes the names.
-using RollbackSelection = std::vector<const migrations::Migration*> (*)(const migrations::Chain&,
-                                                                         const migrations::Status&, int,
-                                                                         const std::string&);
-int push_rollback_selection(lua_State* L, RollbackSelection select) {
-  auto& conn = check_connection(L, 1);
-  const auto& chain = check_chain(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  const int count = static_cast<int>(opt_number_field(L, 3, "count", 1));
-  const std::string to = opt_string_field(L, 3, "to", "");
-  migrations::Ledger ledger(conn, ledger_name(L, 3));
-  const auto selected = select(chain, migrations::compute_status(chain, ledger.read()), count, to);
-  lua_createtable(L, static_cast<int>(selected.size()), 0);
-  for (std::size_t i = 0; i < selected.size(); ++i) {
-    lua_pushstring(L, selected[i]->name.c_str());
-    lua_rawseti(L, -2, static_cast<int>(i + 1));
-  }
-  return 1;
-}
-
-// migrations.rollback_targets(conn, chain, {count=, to=}) -> the applied migrations the
-// request names, newest first (whether or not they have down scripts).
-int mig_rollback_targets(lua_State* L) { return push_rollback_selection(L, migrations::rollback_targets); }
-
-// migrations.rollback_plan(conn, chain, {count=, to=}) -> the same names; raises a config
-// error when one of them has no down script.
-int mig_rollback_plan(lua_State* L) { return push_rollback_selection(L, migrations::rollback_plan); }
-
+// migrations.rollback(conn, chain, plan, {lock_timeout=, statement_timeout=, lock_wait=}) -> outcomes
 int mig_rollback(lua_State* L) {
   auto& conn = check_connection(L, 1);
   const auto& chain = check_chain(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
+  const auto& plan = check_plan(L, 3);
+  const auto consent = plan_consent(L, 3);
   migrations::RollbackOptions o;
-  o.count = static_cast<int>(opt_number_field(L, 3, "count", 1));
-  o.to = opt_string_field(L, 3, "to", "");
-  o.lock_timeout = opt_string_field(L, 3, "lock_timeout", "");
-  o.statement_timeout = opt_string_field(L, 3, "statement_timeout", "");
-  o.lock_wait_s = opt_number_field(L, 3, "lock_wait", 60);
+  if (lua_istable(L, 4)) {
+    o.lock_timeout = opt_string_field(L, 4, "lock_timeout", "");
+    o.statement_timeout = opt_string_field(L, 4, "statement_timeout", "");
+    o.lock_wait_s = opt_number_field(L, 4, "lock_wait", 60);
+  }
   auto& s = services(L);
   o.mode = s.mode;
-  migrations::Ledger ledger(conn, ledger_name(L, 3));
-  const auto result = migrations::rollback(conn, ledger, chain, o, observer_for(s));
+  migrations::Ledger ledger(conn, ledger_name_of(plan));
+  const auto result = migrations::rollback(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);
+  return 1;
+}
+
+// migrations.verify_backup(path) -> {path, sha256, size, toc_entries}: a pg_dump custom-format
+// archive readable by pg_restore --list (for backups not tied to a plan, e.g. snapshots).
+int mig_verify_backup(lua_State* L) {
+  const auto proof = migrations::verify_backup(check_string(L, 1));
+  lua_newtable(L);
+  push_string_field(L, "path", proof.path);
+  push_string_field(L, "sha256", proof.sha256);
+  lua_pushnumber(L, static_cast<double>(proof.size));
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, proof.toc_entries);
+  lua_setfield(L, -2, "toc_entries");
   return 1;
 }
 
@@ -351,10 +347,10 @@ const luaL_Reg kChainMethods[] = {
 const luaL_Reg kMigrationFunctions[] = {
     {"load", guarded<mig_load>},
     {"status", guarded<mig_status>},
+    {"plan", guarded<plan_new>},
     {"apply", guarded<mig_apply>},
-    {"rollback_plan", guarded<mig_rollback_plan>},
-    {"rollback_targets", guarded<mig_rollback_targets>},
     {"rollback", guarded<mig_rollback>},
+    {"verify_backup", guarded<mig_verify_backup>},
     {"resolve", guarded<mig_resolve>},
     {"baseline", guarded<mig_baseline>},
     {"lock_holder", guarded<mig_lock_holder>},
@@ -363,7 +359,14 @@ const luaL_Reg kMigrationFunctions[] = {
 
 }  // namespace
 
+migrations::Chain& check_chain(lua_State* L, int index) {
+  auto* h = static_cast<ChainHandle*>(luaL_checkudata(L, index, kChainType));
+  if (!h->chain) luaL_error(L, "migration chain is released");
+  return *h->chain;
+}
+
 int open_migrations(lua_State* L) {
+  register_plan_type(L);
   if (luaL_newmetatable(L, kChainType)) {  // [mt]
     lua_newtable(L);
     set_functions(L, kChainMethods);

@@ -1,5 +1,7 @@
 #include "bindings/lua_support.hpp"
 
+#include "engine/db.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -44,18 +46,33 @@ std::string caller_location(lua_State* L) {
   return "";
 }
 
-void push_error(lua_State* L, const char* kind, const std::string& message) {
-  std::string text = caller_location(L) + message;
-  lua_createtable(L, 0, 2);  // [err]
+void push_error(lua_State* L, const char* kind, const std::string& message, const std::string& sqlstate) {
+  // The operator reads the message; the runbook line that called the primitive is kept
+  // apart (`where`, shown with -v) so internal lib/*.lua:NNN: never leads an error.
+  const std::string where = caller_location(L);
+  lua_createtable(L, 0, 4);  // [err]
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
-  lua_pushlstring(L, text.data(), text.size());
+  lua_pushlstring(L, message.data(), message.size());
   lua_setfield(L, -2, "message");
+  if (!where.empty()) {
+    lua_pushlstring(L, where.data(), where.size() >= 2 ? where.size() - 2 : where.size());
+    lua_setfield(L, -2, "where");
+  }
+  if (!sqlstate.empty()) {
+    lua_pushlstring(L, sqlstate.data(), sqlstate.size());
+    lua_setfield(L, -2, "sqlstate");
+  }
   if (luaL_newmetatable(L, "runbook.error")) {  // [err, mt]
     lua_pushcfunction(L, error_tostring);
     lua_setfield(L, -2, "__tostring");
   }
   lua_setmetatable(L, -2);  // [err]
+}
+
+std::string sqlstate_of(const std::exception& e) {
+  if (const auto* sql = dynamic_cast<const db::SqlError*>(&e)) return sql->sqlstate;
+  return "";
 }
 
 void raise(lua_State* L, const char* kind, const std::string& message) {

@@ -34,9 +34,11 @@ struct Services {
 void set_services(lua_State* L, Services* services);
 Services& services(lua_State* L);
 
-// Pushes an error value: a table {kind=, message=} whose __tostring is the message. The
-// message is prefixed with the Lua caller's "file:line: " (level 1) when known.
-void push_error(lua_State* L, const char* kind, const std::string& message);
+// Pushes an error value: a table {kind=, message=} whose __tostring is the message.
+// The caller's "file:line" goes to the field `where`, and a server error's SQLSTATE to `sqlstate`.
+void push_error(lua_State* L, const char* kind, const std::string& message, const std::string& sqlstate = "");
+// The SQLSTATE of a db::SqlError, else "".
+std::string sqlstate_of(const std::exception& e);
 
 // Raises a typed error from C++ code that is not inside a try block.
 [[noreturn]] void raise(lua_State* L, const char* kind, const std::string& message);
@@ -48,7 +50,7 @@ int guarded(lua_State* L) {
   try {
     return Fn(L);
   } catch (const rb::Error& e) {
-    push_error(L, e.kind(), e.what());
+    push_error(L, e.kind(), e.what(), sqlstate_of(e));
   } catch (const std::exception& e) {
     push_error(L, "failed", e.what());
   }

@@ -4,7 +4,7 @@
 
 namespace rb::lua {
 int open_db(lua_State* L);          // require "db"          bindings/lua_db.cpp
-int open_migrations(lua_State* L);  // require "migrations"  bindings/lua_migrations.cpp
+int open_migrations(lua_State* L);  // require "migrations"  bindings/lua_migrations.cpp+bindings/lua_plan.cpp
 int open_hash(lua_State* L);        // require "hash"        bindings/lua_hash.cpp
 int open_shell(lua_State* L);       // require "shell"       bindings/lua_shell.cpp
 int open_http(lua_State* L);        // require "http"        bindings/lua_http.cpp

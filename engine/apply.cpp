@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "engine/cancel.hpp"
 #include "engine/errors.hpp"
 #include "engine/sql.hpp"
 
@@ -33,6 +34,11 @@ std::string excerpt(const std::string& statement) {
 }
 
 constexpr const char* kLockNotAvailable = "55P03";
+
+// The run's cancel token (^C, SIGTERM, SIGHUP), or the observer's own test of it.
+bool cancelled(const ApplyObserver& obs) {
+  return cancel::requested() || (obs.interrupted && obs.interrupted());
+}
 
 // The SET LOCAL statements that open every transactional migration.
 std::vector<std::string> transaction_prologue(db::Connection& conn, const std::string& lock_timeout,
@@ -78,8 +84,8 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
       // The connection itself is gone; the server has rolled back.
     }
     const auto idx = static_cast<std::size_t>(failed);
-    if (obs.interrupted && obs.interrupted())
-      throw AbortError(label + " was cancelled by the operator (^C)" +
+    if (cancelled(obs))
+      throw AbortError(label + " was cancelled by the operator (" + cancel::reason() + ")" +
                        "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
     if (failure.sqlstate == kLockNotAvailable && attempt < lock_retries) {
       const double wait = backoff_s * (1 << attempt);
@@ -87,7 +93,8 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
         obs.retrying(label + ": lock_timeout reached (" + failure.message + "); retry " +
                      std::to_string(attempt + 1) + "/" + std::to_string(lock_retries) + " in " +
                      std::to_string(static_cast<int>(wait * 1000)) + " ms");
-      std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+      if (!cancel::sleep_for(wait))
+        throw AbortError(label + ": interrupted (" + cancel::reason() + ") while waiting to retry; it was rolled back");
       retries_used = attempt + 1;
       continue;
     }
@@ -141,7 +148,7 @@ class SessionTimeouts {
 // earlier ones), timing each, then rolls everything back. Migrations that cannot run in a
 // transaction are skipped and said so. The session stays read-only by default; only this
 // transaction is opened READ WRITE.
-void rehearse_migrations(db::Connection& conn, const std::vector<const Migration*>& todo, const ApplyOptions& o,
+void rehearse_migrations(db::Connection& conn, const std::vector<PlannedMigration>& todo, const ApplyOptions& o,
                          const ApplyObserver& obs, ApplyResult& result) {
   struct Rollback {
     db::Connection& c;
@@ -164,9 +171,9 @@ void rehearse_migrations(db::Connection& conn, const std::vector<const Migration
     throw StepError("cannot start the rehearsal: " + failure.message);
   int skipped = 0;
   for (std::size_t i = 0; i < todo.size(); ++i) {
-    const Migration& m = *todo[i];
-    if (obs.interrupted && obs.interrupted()) throw AbortError("rehearsal interrupted before " + m.name + "; nothing was changed");
-    const sql::Script script = sql::analyze(m.up_sql, m.up_path, o.server_version);
+    const PlannedMigration& m = todo[i];
+    if (cancelled(obs)) throw AbortError("rehearsal interrupted before " + m.name + "; nothing was changed");
+    const sql::Script& script = m.script;
     if (obs.starting) obs.starting(m, i, todo.size());
     MigrationOutcome out{m.name, m.version, m.sha256, "rehearsed", 0, !script.needs_no_transaction, 0};
     if (script.needs_no_transaction || script.manages_own_transaction) {
@@ -180,7 +187,7 @@ void rehearse_migrations(db::Connection& conn, const std::vector<const Migration
       const int failed = conn.run_batch(batch, failure);
       out.ms = ms_since(start);
       if (failed >= 0) {
-        if (obs.interrupted && obs.interrupted())
+        if (cancelled(obs))
           throw AbortError("rehearsal cancelled by the operator (^C) during " + m.name + "; nothing was changed");
         const auto& st = script.statements[static_cast<std::size_t>(failed)];
         throw StepError("rehearsal of migration " + m.name + " failed at statement " + std::to_string(failed + 1) +
@@ -227,7 +234,7 @@ void acquire_lock(db::Connection& conn, std::int64_t key, double wait_s, const A
       obs.waiting_for_lock("waiting for the migration lock held by " + (holder.empty() ? "another session" : holder));
       last_report = Clock::now();
     }
-    if (obs.interrupted && obs.interrupted()) throw AbortError("interrupted while waiting for the migration lock");
+    if (cancelled(obs)) throw AbortError("interrupted (" + cancel::reason() + ") while waiting for the migration lock; nothing was changed");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -248,74 +255,95 @@ LedgerLock::~LedgerLock() {
   }
 }
 
-ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& o,
-                  const ApplyObserver& obs) {
+namespace {
+
+// Under the lock: the ledger must be the one the plan was computed against.
+Status check_ledger_unchanged(Ledger& ledger, const Chain& chain, const Plan& plan) {
+  const auto rows = ledger.read();
+  if (ledger_fingerprint(rows) != plan.ledger_fingerprint)
+    throw AbortError("the ledger " + plan.ledger + " changed since this run's plan was made (" +
+                     std::to_string(plan.ledger_rows) + " row(s) then, " + std::to_string(rows.size()) +
+                     " now): another run applied, rolled back or resolved something.\n  Nothing was changed by "
+                     "this run; run it again to make a new plan.");
+  return compute_status(chain, rows);
+}
+
+void refuse_unmet(const Plan& plan, const Consent& consent, bool live, const char* verb) {
+  auto unmet = unmet_requirements(plan, consent);
+  if (!live) {
+    // A rehearsal takes real locks: it needs the confirmation, nothing else.
+    unmet.erase(std::remove_if(unmet.begin(), unmet.end(),
+                               [](const std::string& u) { return u.rfind("confirmation", 0) != 0; }),
+                unmet.end());
+  }
+  if (unmet.empty()) return;
+  std::string msg = std::string("refusing to ") + verb + " " + std::to_string(plan.migrations.size()) +
+                    " migration(s): this run has not met the plan's requirements:";
+  for (const auto& u : unmet) msg += "\n  - " + u;
+  msg += "\n  Nothing was changed.";
+  throw AbortError(msg);
+}
+
+}  // namespace
+
+ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const Plan& plan, const Consent& consent,
+                  const ApplyOptions& o, const ApplyObserver& obs) {
+  if (plan.kind != PlanKind::apply) throw ConfigError("migrations.apply needs an apply plan, got a rollback plan");
   const bool live = changes_allowed(o.mode);
   const bool rehearse = o.mode == RunMode::rehearse;
   // A rehearsal holds the lock too: a runner applying meanwhile would make it meaningless.
   LedgerLock lock(conn, ledger, live || rehearse, o.lock_wait_s, obs);
 
-  if (live) ledger.ensure();
+  if (live && !plan.empty()) ledger.ensure();
   ApplyResult result;
-  result.before = compute_status(chain, ledger.read());
-  const Status& st = result.before;
+  result.before = check_ledger_unchanged(ledger, chain, plan);
 
-  if (!st.parity_pass() && !o.allow_drift) {
+  if (!plan.status.parity_pass() && !plan.options.allow_drift) {
     std::string msg = "refusing to apply: the database has drifted from the migrations in " + chain.directory;
-    for (const auto& line : st.drift_messages()) msg += "\n  - " + line;
+    for (const auto& line : plan.drift) msg += "\n  - " + line;
     msg += "\n  Resolve the drift first (or set allow_drift to override deliberately).";
     throw VerifyError(msg);
   }
-
-  int last = static_cast<int>(chain.migrations.size()) - 1;
-  if (!o.target.empty()) {
-    last = chain.index_of(o.target);
-    if (last < 0) throw ConfigError("target " + o.target + " is not a migration in " + chain.directory);
-  }
-  std::vector<const Migration*> todo;
-  for (const auto* m : st.pending)
-    if (m - chain.migrations.data() <= last) todo.push_back(m);
-  if (o.allow_drift) {
-    for (const auto* m : st.missing_in_db)
-      if (m - chain.migrations.data() <= last) todo.push_back(m);
-    std::sort(todo.begin(), todo.end());  // chain order: gaps before the pending ones after them
-  }
+  if (live || rehearse) refuse_unmet(plan, consent, live, rehearse ? "rehearse" : "apply");
 
   if (rehearse) {
-    rehearse_migrations(conn, todo, o, obs, result);
+    rehearse_migrations(conn, plan.migrations, o, obs, result);
     return result;
   }
 
+  const auto& todo = plan.migrations;
   for (std::size_t i = 0; i < todo.size(); ++i) {
-    const Migration& m = *todo[i];
-    if (obs.interrupted && obs.interrupted())
-      throw AbortError("interrupted before " + m.name + "; " + std::to_string(i) + " migration(s) of this run are committed");
-    const sql::Script script = sql::analyze(m.up_sql, m.up_path, o.server_version);
-    MigrationOutcome out{m.name, m.version, m.sha256, live ? "applied" : "would apply", 0, !script.needs_no_transaction, 0};
+    const PlannedMigration& m = todo[i];
+    if (cancelled(obs))
+      throw AbortError("interrupted (" + cancel::reason() + ") before " + m.name + "; " + std::to_string(i) +
+                       " migration(s) of this run are committed, " + std::to_string(todo.size() - i) + " not started");
+    const sql::Script& script = m.script;
+    MigrationOutcome out{m.name, m.version, m.sha256, live ? "applied" : "would apply", 0, m.tx != TxMode::no_transaction, 0};
     if (obs.starting) obs.starting(m, i, todo.size());
     if (!live) {
-      if (obs.would_run) obs.would_run(m, plan_text(script, m.up_path, "records it in the ledger"));
+      if (obs.would_run) obs.would_run(m, plan_text(script, m.path, "records it in the ledger"));
       result.migrations.push_back(out);
       if (obs.finished) obs.finished(out);
       continue;
     }
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
-    if (script.manages_own_transaction) {
+    if (m.tx == TxMode::own) {
       SessionTimeouts timeouts(conn, o.lock_timeout, o.statement_timeout);
       try {
-        conn.run_script(m.up_sql);
+        conn.run_script(m.sql);
       } catch (const std::exception& e) {
         try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
-        if (obs.interrupted && obs.interrupted())
-          throw AbortError(label + " was cancelled by the operator (^C)"
+        if (cancelled(obs))
+          throw AbortError(label + " was cancelled by the operator (" + cancel::reason() + ")"
                            "\n  The file manages its own transaction; check what it committed before recording it.");
         throw StepError(label + " failed: " + db::failure_of(e).message +
                         "\n  The file manages its own transaction; check what it committed before recording it.");
       }
       out.ms = ms_since(start);
+      cancel::Shield keep_bookkeeping;  // committed: its ledger row must be written
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
-    } else if (script.needs_no_transaction) {
+    } else if (m.tx == TxMode::no_transaction) {
       SessionTimeouts timeouts(conn, o.lock_timeout, o.statement_timeout);
       const auto n = script.statements.size();
       for (std::size_t k = 0; k < n; ++k) {
@@ -325,25 +353,29 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
         } catch (const std::exception& e) {
           const auto f = db::failure_of(e);
           out.ms = ms_since(start);
-          ledger.record_dirty(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id,
-                              static_cast<int>(k), static_cast<int>(k + 1), f.message);
+          {
+            cancel::Shield keep_bookkeeping;
+            ledger.record_dirty(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id,
+                                static_cast<int>(k), static_cast<int>(k + 1), f.message);
+          }
           out.status = "dirty";
           result.migrations.push_back(out);
           if (obs.finished) obs.finished(out);
-          const bool cancelled = obs.interrupted && obs.interrupted();
+          const bool stopped = cancelled(obs);
           const std::string message =
-              label + (cancelled ? " was cancelled by the operator (^C)" : " failed") + " at statement " +
-              std::to_string(k + 1) + " of " + std::to_string(n) + " (line " + std::to_string(stmt.line) +
-              "): " + f.message + "\n    " + excerpt(stmt.text) + "\n  It runs outside a transaction, so " +
-              std::to_string(k) +
+              label + (stopped ? " was cancelled by the operator (" + cancel::reason() + ")" : std::string(" failed")) +
+              " at statement " + std::to_string(k + 1) + " of " + std::to_string(n) + " (line " +
+              std::to_string(stmt.line) + "): " + f.message + "\n    " + excerpt(stmt.text) +
+              "\n  It runs outside a transaction, so " + std::to_string(k) +
               " statement(s) before it stay applied. The ledger marks it dirty; repair by hand "
               "(e.g. DROP INDEX CONCURRENTLY an invalid index), then resolve it as applied or "
               "rolled back before applying again.";
-          if (cancelled) throw AbortError(message);
+          if (stopped) throw AbortError(message);
           throw StepError(message);
         }
       }
       out.ms = ms_since(start);
+      cancel::Shield keep_bookkeeping;  // every statement committed: record it whatever ^C says
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
     } else {
       run_transactional(conn, label, script,
@@ -357,58 +389,52 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
   return result;
 }
 
-std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& st, int count, const std::string& to) {
-  const auto plan = rollback_targets(chain, st, count, to);
-  std::string missing;
-  for (const auto* m : plan)
-    if (m->down_sql.find_first_not_of(" \t\r\n") == std::string::npos) missing += "\n  - " + m->name;
-  if (!missing.empty())
-    throw ConfigError("cannot roll back with down scripts: these migrations have none" + missing +
-                      "\n  Restore from the backup instead, or write a forward fix.");
-  return plan;
+ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& o,
+                  const ApplyObserver& obs) {
+  // For C++ callers that decide policy themselves (the engine's tests): a plan with no
+  // requirements, computed now, met by this call.
+  PlanOptions po;
+  po.target = o.target;
+  po.allow_drift = o.allow_drift;
+  po.server_version = o.server_version;
+  const Plan plan = make_plan(chain, ledger.read(), ledger.name().qualified(), po, Policy{});
+  Consent consent;
+  consent.confirmed = true;
+  return apply(conn, ledger, chain, plan, consent, o, obs);
 }
 
-std::vector<const Migration*> rollback_targets(const Chain& chain, const Status& st, int count,
-                                               const std::string& to) {
-  std::vector<const Migration*> applied = st.applied;  // chain order, oldest first
-  std::vector<const Migration*> plan;
-  if (!to.empty()) {
-    const int stop = chain.index_of(to);
-    if (stop < 0) throw ConfigError("rollback target " + to + " is not a migration in " + chain.directory);
-    for (auto it = applied.rbegin(); it != applied.rend(); ++it)
-      if ((*it) - chain.migrations.data() > stop) plan.push_back(*it);
-  } else {
-    if (count < 0) throw ConfigError("rollback count must be positive");
-    if (static_cast<std::size_t>(count) > applied.size())
-      throw ConfigError("cannot roll back " + std::to_string(count) + " migration(s): only " +
-                        std::to_string(applied.size()) + " applied");
-    for (auto it = applied.rbegin(); it != applied.rend() && static_cast<int>(plan.size()) < count; ++it)
-      plan.push_back(*it);
-  }
-  return plan;
-}
-
-ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& o,
-                     const ApplyObserver& obs) {
+ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const Plan& plan,
+                     const Consent& consent, const RollbackOptions& o, const ApplyObserver& obs) {
+  if (plan.kind != PlanKind::rollback) throw ConfigError("migrations.rollback needs a rollback plan, got an apply plan");
   const bool live = changes_allowed(o.mode);
   LedgerLock lock(conn, ledger, live, o.lock_wait_s, obs);
 
+  if (!plan.missing_down.empty()) {
+    std::string names;
+    for (const auto& n : plan.missing_down) names += "\n  - " + n;
+    throw ConfigError("cannot roll back with down scripts: these migrations have none" + names +
+                      "\n  Restore from the backup instead, or write a forward fix.");
+  }
   ApplyResult result;
-  result.before = compute_status(chain, ledger.read());
-  const auto plan = rollback_plan(chain, result.before, o.count, o.to);
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    const Migration& m = *plan[i];
-    const std::string path = m.down_path.empty() ? m.up_path : m.down_path;
-    const sql::Script script = sql::analyze(m.down_sql, path, conn.server_version());
+  result.before = check_ledger_unchanged(ledger, chain, plan);
+  if (live) refuse_unmet(plan, consent, true, "roll back");
+  const auto& todo = plan.migrations;
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    const PlannedMigration& m = todo[i];
+    if (live && cancelled(obs))
+      throw AbortError("interrupted (" + cancel::reason() + ") before the down script of " + m.name + "; " +
+                       std::to_string(i) + " of " + std::to_string(todo.size()) +
+                       " migration(s) are rolled back, the rest are still applied");
+    const sql::Script& script = m.script;
     MigrationOutcome out{m.name, m.version, m.sha256, live ? "rolled back" : "would roll back", 0,
-                         !script.needs_no_transaction, 0};
-    if (obs.starting) obs.starting(m, i, plan.size());
+                         m.tx == TxMode::transactional, 0};
+    if (obs.starting) obs.starting(m, i, todo.size());
     if (!live) {
-      if (obs.would_run) obs.would_run(m, plan_text(script, path, "deletes its ledger row"));
+      if (obs.would_run) obs.would_run(m, plan_text(script, m.path, "deletes its ledger row"));
     } else {
       const auto start = Clock::now();
       const std::string label = "down script of " + m.name;
-      if (script.needs_no_transaction || script.manages_own_transaction) {
+      if (m.tx != TxMode::transactional) {
         for (const auto& stmt : script.statements) {
           try {
             conn.run_script(stmt.text);
@@ -417,6 +443,7 @@ ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, c
                             "\n    " + excerpt(stmt.text) + "\n  The ledger still lists the migration as applied.");
           }
         }
+        cancel::Shield keep_bookkeeping;
         ledger.remove(m.name);
       } else {
         int retries = 0;
@@ -429,6 +456,19 @@ ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, c
     if (obs.finished) obs.finished(out);
   }
   return result;
+}
+
+ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& o,
+                     const ApplyObserver& obs) {
+  PlanOptions po;
+  po.kind = PlanKind::rollback;
+  po.count = o.count;
+  po.to = o.to;
+  po.server_version = conn.server_version();
+  const Plan plan = make_plan(chain, ledger.read(), ledger.name().qualified(), po, Policy{});
+  Consent consent;
+  consent.confirmed = true;
+  return rollback(conn, ledger, chain, plan, consent, o, obs);
 }
 
 }  // namespace rb::migrations

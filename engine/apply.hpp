@@ -10,14 +10,15 @@
 #include "engine/db.hpp"
 #include "engine/ledger.hpp"
 #include "engine/mode.hpp"
+#include "engine/plan.hpp"
 #include "engine/status.hpp"
 
 namespace rb::migrations {
 
 struct ApplyOptions {
   RunMode mode = RunMode::live;
-  std::string target;            // stop after this version or name; empty = all
-  bool allow_drift = false;      // apply even when parity fails
+  std::string target;            // only for the policy-free overload: the plan decides otherwise
+  bool allow_drift = false;      // only for the policy-free overload
   std::string lock_timeout;      // SET LOCAL per migration, e.g. "5s"
   std::string statement_timeout; // SET LOCAL per migration
   double lock_wait_s = 60;       // how long to wait for another runner's advisory lock
@@ -25,7 +26,7 @@ struct ApplyOptions {
   double retry_backoff_s = 1;    // first backoff; doubles each retry
   std::string applied_by;
   std::string run_id;
-  int server_version = 150000;
+  int server_version = 150000;   // only for the policy-free overload
 };
 
 struct MigrationOutcome {
@@ -39,9 +40,9 @@ struct MigrationOutcome {
 // Progress and plan output; every callback is optional.
 struct ApplyObserver {
   std::function<void(const std::string& message)> waiting_for_lock;  // says who holds it
-  std::function<void(const Migration&, std::size_t index, std::size_t total)> starting;
+  std::function<void(const PlannedMigration&, std::size_t index, std::size_t total)> starting;
   std::function<void(const MigrationOutcome&)> finished;
-  std::function<void(const Migration&, const std::string& sql)> would_run;  // dry-run plan
+  std::function<void(const PlannedMigration&, const std::string& sql)> would_run;  // dry-run plan
   std::function<void(const std::string& message)> retrying;
   std::function<bool()> interrupted;  // operator asked to stop: checked between migrations
 };
@@ -74,6 +75,15 @@ class LedgerLock {
   bool held_;
 };
 
+// Applies exactly `plan`: takes the lock, re-reads the ledger and refuses (AbortError) when it
+// no longer matches the plan's fingerprint, refuses drift unless the plan allows it, and in a
+// live run refuses while unmet_requirements(plan, consent) is not empty — whatever steps the
+// runbook ran or skipped. Each planned migration was parsed once, when the plan was made.
+ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const Plan& plan, const Consent& consent,
+                  const ApplyOptions& options, const ApplyObserver& observer = {});
+
+// For C++ callers that set no policy (tests): plans now from options.target/allow_drift and
+// applies that plan.
 ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, const ApplyOptions& options,
                   const ApplyObserver& observer = {});
 
@@ -85,18 +95,15 @@ struct RollbackOptions {
   double lock_wait_s = 60;
 };
 
-// Runs down scripts newest first, each with its ledger delete in one transaction. Refuses
-// (rb::ConfigError) before changing anything when a needed down script is missing.
+// Runs the down scripts of a rollback plan newest first, each with its ledger delete in one
+// transaction; stops between two of them when the run is interrupted. Refuses before changing
+// anything when a planned migration has no down script, the ledger moved, or (live) the
+// plan's requirements are unmet.
+ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const Plan& plan,
+                     const Consent& consent, const RollbackOptions& options, const ApplyObserver& observer = {});
+
+// For C++ callers that set no policy (tests): plans options.count/to now and rolls back.
 ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, const RollbackOptions& options,
                      const ApplyObserver& observer = {});
-
-// Which applied migrations a request (the newest `count`, or all after `to`) names, newest
-// first; throws rb::ConfigError when the request does not match the ledger.
-std::vector<const Migration*> rollback_targets(const Chain& chain, const Status& status, int count,
-                                               const std::string& to);
-
-// rollback_targets, and rb::ConfigError when one of them has no down script.
-std::vector<const Migration*> rollback_plan(const Chain& chain, const Status& status, int count,
-                                            const std::string& to);
 
 }  // namespace rb::migrations

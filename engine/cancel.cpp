@@ -11,6 +11,7 @@ namespace {
 std::atomic<int> g_count{0};
 std::atomic<int> g_signal{0};
 std::atomic<int> g_shields{0};
+std::atomic<int> g_cleanup_base{0};  // requests before the current Cleanup scope
 }  // namespace
 
 void request(int signal_number) noexcept {
@@ -19,7 +20,7 @@ void request(int signal_number) noexcept {
   g_count.fetch_add(1);
 }
 
-bool requested() noexcept { return g_count.load() > 0; }
+bool requested() noexcept { return g_count.load() > g_cleanup_base.load(); }
 int count() noexcept { return g_count.load(); }
 
 std::string reason() {
@@ -43,11 +44,15 @@ bool sleep_for(double seconds) {
 
 void reset() noexcept {
   g_count = 0;
+  g_cleanup_base = 0;
   g_signal = 0;
 }
 
 Shield::Shield() noexcept { g_shields.fetch_add(1); }
 Shield::~Shield() { g_shields.fetch_sub(1); }
 bool shielded() noexcept { return g_shields.load() > 0; }
+
+Cleanup::Cleanup() noexcept : previous_(g_cleanup_base.load()) { g_cleanup_base = g_count.load(); }
+Cleanup::~Cleanup() { g_cleanup_base = previous_; }
 
 }  // namespace rb::cancel

@@ -10,7 +10,8 @@ namespace rb::cancel {
 
 // Async-signal-safe: records one request (signal number for the message).
 void request(int signal_number) noexcept;
-// True once cancellation was requested.
+// True once cancellation was requested — inside a Cleanup scope, only by a request that
+// arrived after the scope began.
 bool requested() noexcept;
 // How many requests arrived (a second ^C escalates: children are killed at once).
 int count() noexcept;
@@ -31,5 +32,19 @@ class Shield {
   Shield& operator=(const Shield&) = delete;
 };
 bool shielded() noexcept;
+
+// The failure path of an interrupted run (resume workers, leave maintenance) must still run:
+// inside a Cleanup, the requests that stopped the run are forgotten, and only a further
+// signal stops the cleanup itself.
+class Cleanup {
+ public:
+  Cleanup() noexcept;
+  ~Cleanup();
+  Cleanup(const Cleanup&) = delete;
+  Cleanup& operator=(const Cleanup&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace rb::cancel

@@ -50,4 +50,12 @@ struct VerifyError : Error {
   explicit VerifyError(const std::string& m) : Error(ExitCode::verify_failed, m) {}
 };
 
+// The one table from error kind ("failed", "config", "aborted", "verify_failed") to exit code.
+inline ExitCode exit_code_for(const std::string& kind) {
+  if (kind == "config") return ExitCode::usage;
+  if (kind == "aborted") return ExitCode::aborted;
+  if (kind == "verify_failed") return ExitCode::verify_failed;
+  return ExitCode::step_failed;
+}
+
 }  // namespace rb

@@ -1,6 +1,7 @@
 #include "engine/ledger.hpp"
 
 #include "engine/hash.hpp"
+#include "engine/run_stats.hpp"
 
 namespace rb::migrations {
 
@@ -33,6 +34,7 @@ void Ledger::ensure() {
 }
 
 std::vector<LedgerRow> Ledger::read() {
+  ++run_stats().ledger_reads;
   std::vector<LedgerRow> rows;
   if (!exists()) return rows;
   // to_jsonb(l) tolerates a minimal adopted ledger that lacks our extra columns.

@@ -1,5 +1,7 @@
 #include "engine/sql.hpp"
 
+#include "engine/run_stats.hpp"
+
 #include <pg_query.h>
 
 #include <algorithm>
@@ -298,6 +300,7 @@ int line_of(const std::string& text, std::size_t offset) {
 }
 
 Script analyze(const std::string& sql, const std::string& filename, int server_version_num) {
+  ++run_stats().parses[filename];
   if (std::size_t nul = sql.find('\0'); nul != std::string::npos) {
     throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, nul)) +
                           ": the file contains a NUL byte; it is not SQL text");

@@ -33,18 +33,25 @@ return runbook.define {
   },
   steps = {
     runbook.gate("connect", "Connect to the database and show the server", preflight.connect),
-    runbook.gate("parity", "Ledger parity and the pending migrations", migrate.parity),
-    runbook.step("review", "Show the pending SQL and lint findings", preflight.review),
+    runbook.gate("parity", "The plan: ledger parity and what will run; takes the migration lock if anything will change", migrate.parity),
+    runbook.step("review", "Show the planned SQL and its lint findings", preflight.review),
     runbook.step("preflight", "Extensions available, long transactions, connections, disk space", preflight.server),
-    runbook.gate("confirm", "Ask the operator before anything changes", migrate.confirm),
-    runbook.step("pause", "Pause workers and enter maintenance mode (environment hooks), if anything is pending",
+    runbook.gate("confirm", "Acknowledge each destructive finding, then the token or question of the policy", migrate.confirm),
+    -- A gate: a policy that requires maintenance is met only by running it, and then resume
+    -- must run too.
+    runbook.gate("pause", "Pause workers and enter maintenance mode (environment hooks), if the policy asks and anything is pending",
       migrate.when_pending(hooks.pause)),
     runbook.gate("backup", "pg_dump -Fc, verified with pg_restore --list, size and SHA-256 recorded, if anything is pending",
       migrate.when_pending(backup.take)),
-    runbook.step("apply", "Apply the pending migrations under the advisory lock", migrate.apply),
+    runbook.step("apply", "Apply exactly the plan; the engine refuses if the policy's requirements were not met", migrate.apply),
     runbook.step("verify", "Post-verify: parity, connections, long transactions, invalid indexes, expected objects, health", checks.verify_all),
-    runbook.step("resume", "Leave maintenance mode and resume workers", hooks.resume),
+    runbook.gate("resume", "Leave maintenance mode and resume workers (what this run paused)", hooks.resume),
   },
-  -- Workers paused by this run are resumed whatever happened after.
-  on_failure = function(ctx) hooks.resume(ctx) end,
+  -- Workers paused by this run are resumed whatever happened after (a run that never got
+  -- the migration lock paused nothing, so resumes nothing); then what to do next.
+  on_failure = function(ctx)
+    local ok, err = pcall(hooks.resume, ctx)
+    migrate.next_steps(ctx)
+    if not ok then error(err, 0) end
+  end,
 }

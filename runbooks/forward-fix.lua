@@ -91,9 +91,7 @@ local function apply(ctx)
     return
   end
   ctx.state.chain = nil -- reload: the chain now has the fix
-  migrations.apply(ctx:db(), migrate.chain(ctx), migrate.ledger_opts(ctx, {
-    target = ctx.state.fix.name, lock_timeout = ctx.params.lock_timeout,
-  }))
+  migrate.apply_on(ctx, ctx:db(), { target = ctx.state.fix.name })
 end
 
 local function verify(ctx)

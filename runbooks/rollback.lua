@@ -11,9 +11,6 @@ local database = require "lib.database"
 local hooks = require "lib.hooks"
 local checks = require "lib.checks"
 
--- An engine error's text without the Lua location in front.
-local function message_of(err) return (tostring(err):gsub("^[^\n]-%.lua:%d+: ", "")) end
-
 local function same_set(a, b)
   if #a ~= #b then return false end
   local seen = {}
@@ -22,29 +19,32 @@ local function same_set(a, b)
   return true
 end
 
--- Decides between down scripts and a restore, and says why. A restore is only chosen by
--- itself when it undoes exactly what was asked: the migrations the ledger records after
--- the backup must be the requested ones, nothing more.
+-- Decides between down scripts and a restore, and says why. The engine's rollback plan names
+-- the migrations and which have no down script. A restore is only chosen by itself when it
+-- undoes exactly what was asked: the migrations the ledger records after the backup must be
+-- the requested ones, nothing more.
 local function plan(ctx)
   local chain = migrate.chain(ctx)
   local method = ctx.params.method
-  local request = migrate.ledger_opts(ctx, { count = ctx.params.count, to = ctx.params.to })
-  local ok, requested = pcall(migrations.rollback_targets, ctx:db(), chain, request)
-  if not ok then ctx:config_error(message_of(requested)) end
+  local p = migrate.adopt(ctx, migrations.plan(ctx:db(), chain, migrate.ledger_opts(ctx,
+    { kind = "rollback", count = ctx.params.count, to = ctx.params.to })))
+  local requested = p:names()
   if #requested == 0 then
-    ctx.state.method, ctx.state.names = "down", {}
+    ctx.state.method = "down"
     ctx:log("nothing to roll back")
     return
   end
+  local missing = p:missing_down()
   if method ~= "restore" then
-    local has_downs, err = pcall(migrations.rollback_plan, ctx:db(), chain, request)
-    if has_downs then
-      ctx.state.method, ctx.state.names = "down", requested
+    if #missing == 0 then
+      ctx.state.method = "down"
       ctx:log("plan: run the down scripts of %s (newest first)", table.concat(requested, ", "))
+      migrate.lock(ctx)
       return
     end
-    if method == "down" then ctx:fail(message_of(err)) end
-    ctx:warn("down scripts cannot do it: %s", message_of(err))
+    local why = "cannot roll back with down scripts: these migrations have none: " .. table.concat(missing, ", ")
+    if method == "down" then ctx:fail(why .. "\n  Restore from the backup instead (--set method=restore), or write a forward fix.") end
+    ctx:warn("%s", why)
   end
   local name = database.current(ctx)
   local b = backup.latest(ctx, name)
@@ -62,29 +62,32 @@ local function plan(ctx)
     end
     ctx:warn("%s", why)
   end
-  ctx.state.method, ctx.state.backup, ctx.state.names = "restore", b, undone
+  ctx.state.method, ctx.state.backup, ctx.state.undone = "restore", b, undone
   ctx:log("plan: restore %s (taken %s by run %s of %s, sha256 %s), undoing %s; the current database is kept under another name",
     b.path, b.taken_at, b.run_id, b.runbook, b.sha256, #undone > 0 and table.concat(undone, ", ") or "no migrations")
 end
 
 local function confirm(ctx)
-  if ctx.state.method == "down" and #ctx.state.names == 0 then return end
+  local p = ctx.state.plan
+  if p:empty() then return end
   local what = ctx.state.method == "down"
-    and string.format("Roll back %d migration(s) with their down scripts on %s?", #ctx.state.names, tostring(ctx:db()))
+    and string.format("Roll back %d migration(s) with their down scripts on %s?", p:count(), tostring(ctx:db()))
     or string.format("Restore %s over %s? It undoes %s and replaces everything written since %s.",
-      ctx.state.backup.path, tostring(ctx:db()), #ctx.state.names > 0 and table.concat(ctx.state.names, ", ") or "no migrations",
+      ctx.state.backup.path, tostring(ctx:db()), #ctx.state.undone > 0 and table.concat(ctx.state.undone, ", ") or "no migrations",
       ctx.state.backup.taken_at)
-  migrate.ask(ctx, what)
+  p:confirm(what)
 end
 
 local function rollback(ctx)
+  local p = ctx.state.plan
+  if p:empty() then return end
   if ctx.state.method == "down" then
-    if #ctx.state.names == 0 then return end
-    migrations.rollback(ctx:db(), migrate.chain(ctx), migrate.ledger_opts(ctx, {
-      count = ctx.params.count, to = ctx.params.to, lock_timeout = ctx.params.lock_timeout,
-      lock_wait = runbook.seconds(ctx.params.lock_wait),
-    }))
+    migrations.rollback(ctx:db(), migrate.chain(ctx), p, {
+      lock_timeout = ctx.params.lock_timeout, lock_wait = runbook.seconds(ctx.params.lock_wait),
+    })
   else
+    -- The restore is no engine rollback, but it answers to the same plan and policy.
+    p:require_met("restore " .. ctx.state.backup.path)
     backup.restore(ctx, ctx.state.backup)
   end
 end
@@ -118,12 +121,13 @@ return runbook.define {
   settings = { confirm = false, maintenance = true },
   steps = {
     runbook.gate("connect", "Connect to the database", preflight.connect),
-    runbook.gate("plan", "Down scripts if all exist (and not method=restore), else the last recorded backup", plan),
+    runbook.gate("plan", "The rollback plan: down scripts if all exist (and not method=restore), else the last recorded backup; takes the lock", plan),
     runbook.gate("confirm", "Ask the operator", confirm),
-    runbook.step("pause", "Pause workers and enter maintenance mode (environment hooks)", hooks.pause),
+    runbook.gate("pause", "Pause workers and enter maintenance mode (environment hooks), if anything will be rolled back",
+      function(ctx) if not ctx.state.plan:empty() then hooks.pause(ctx) end end),
     runbook.step("rollback", "Run the down scripts, or restore into a fresh database and switch", rollback),
     runbook.step("verify", "The ledger must be consistent with the schema; no invalid indexes", verify),
-    runbook.step("resume", "Leave maintenance mode and resume workers", hooks.resume),
+    runbook.gate("resume", "Leave maintenance mode and resume workers (what this run paused)", hooks.resume),
   },
-  on_failure = function(ctx) hooks.resume(ctx) end,
+  on_failure = function(ctx) hooks.resume(ctx) end,  -- only what this run paused
 }

@@ -49,7 +49,7 @@ local function rebuild(ctx)
   local admin = database.admin(ctx)
   database.create(ctx, admin, fresh)
   local conn = db.connect { url = ctx:database_url(), dbname = fresh, application_name = "runbook " .. ctx.runbook }
-  local ok, err = pcall(migrations.apply, conn, chain, migrate.ledger_opts(ctx, { lock_timeout = ctx.params.lock_timeout }))
+  local ok, err = pcall(migrate.apply_on, ctx, conn)
   conn:close()
   if not ok then
     admin:exec("DROP DATABASE IF EXISTS " .. database.quote_ident(admin, fresh))

@@ -64,6 +64,16 @@ int main(int argc, char** argv) {
   app.add_option("--from", o.from, "start at this step (gates always run)");
   app.add_option("--only", o.only, "run only this step (and the gates)");
   app.add_option("--skip", o.skip, "skip this step (repeatable; gates always run)")->allow_extra_args(false);
+  app.add_option("--ack", o.acks,
+                 "acknowledge one destructive finding of the plan by name, e.g. --ack drop-table@0005_drop_legacy.sql "
+                 "(repeatable; --yes never acknowledges)")
+      ->allow_extra_args(false);
+  app.add_option("--plan-out", o.plan_out,
+                 "write the run's plan (files and hashes, ledger fingerprint, database, policy, findings) as JSON; "
+                 "typically with --dry-run");
+  app.add_option("--plan", o.plan_in,
+                 "run exactly the plan saved with --plan-out, or refuse naming what changed (a file, the ledger, "
+                 "the database)");
   app.add_flag("--list", list, "list the runbooks on the search path");
   app.add_flag("--describe", describe, "show the runbook's parameters and steps; connects to nothing");
   app.add_flag("--quiet,-q", quiet, "only warnings and errors");

@@ -40,6 +40,7 @@ import sys
 METHOD_TABLES = {
     "kConnMethods": ("db", "Connection"),
     "kChainMethods": ("migrations", "Chain"),
+    "kPlanMethods": ("migrations", "Plan"),
 }
 # Owners of top-level functions in bindings/lua/runbook.lua -> stub owner ("" = module function).
 LUA_OWNERS = {"M": "", "Runbook": "Runbook", "Context": "Context"}
@@ -121,12 +122,16 @@ def reg_tables(text):
 
 def code_names_cpp(root, module, rel, problems):
     names = Names()
-    path = os.path.join(root, rel)
-    if not os.path.exists(path):
-        problems.append(f"{module}: binding file {rel} (named in bindings/modules.hpp) does not exist")
-        return names
+    # A module may span files: `bindings/lua_migrations.cpp+bindings/lua_plan.cpp`.
+    text = ""
+    for part in rel.split("+"):
+        path = os.path.join(root, part)
+        if not os.path.exists(path):
+            problems.append(f"{module}: binding file {part} (named in bindings/modules.hpp) does not exist")
+            return names
+        text += strip_cpp_comments(read(path)) + "\n"
     function_tables = []
-    for table, entries in reg_tables(strip_cpp_comments(read(path))):
+    for table, entries in reg_tables(text):
         if entries is None:
             problems.append(f"{rel}: luaL_Reg {table} has no {{nullptr, nullptr}} terminator")
             continue

@@ -11,15 +11,17 @@ local Error = {}
 Error.__index = Error
 Error.__tostring = function(e) return e.message end
 
+-- The message is what the operator reads; the runbook line that raised it is kept apart
+-- (`where`, shown with -v), so no internal lib/*.lua:NNN: leads an operator-facing error.
 local function make_error(kind, message, level)
-  local where = ""
+  local where
   if level and level > 0 then
     local info = debug.getinfo(level + 1, "Sl")
     if info and info.currentline and info.currentline > 0 then
-      where = info.short_src .. ":" .. info.currentline .. ": "
+      where = info.short_src .. ":" .. info.currentline
     end
   end
-  return setmetatable({ kind = kind, message = where .. tostring(message) }, Error)
+  return setmetatable({ kind = kind, message = tostring(message), where = where }, Error)
 end
 
 --- Fails the current step (exit code 1).
@@ -245,10 +247,16 @@ local function require_step(rb, name)
   return i
 end
 
+-- Settings that are policy: changing one in a composition is written into the run record,
+-- and the engine says whether it loosened the policy (engine/plan.hpp: loosens).
+local POLICY_SETTINGS = { confirm = true, backup = true, maintenance = true, acknowledge_destructive = true }
+
 --- A copy with parameter defaults and settings changed: `apply:with{ lock_timeout = "5s" }`.
 --- `name` and `description` rename the copy. Unknown keys are an error (a typo is not policy).
 function Runbook:with(overrides)
   local c = self:clone()
+  c.policy_changes = {}
+  for i, change in ipairs(self.policy_changes or {}) do c.policy_changes[i] = change end
   for k, v in pairs(overrides) do
     if k == "name" or k == "description" or k == "on_failure" or k == "finally" then
       c[k] = v
@@ -258,6 +266,9 @@ function Runbook:with(overrides)
       if err then raise_config(current_file() .. ": " .. err) end
       p.default = value
     elseif c.settings[k] ~= nil then
+      if POLICY_SETTINGS[k] and c.settings[k] ~= v then
+        c.policy_changes[#c.policy_changes + 1] = { key = k, from = tostring(c.settings[k]), to = tostring(v), by = current_file() }
+      end
       c.settings[k] = v
     else
       local known = {}
@@ -408,6 +419,8 @@ function Context:warn(fmt, ...) host.say("warn", select("#", ...) > 0 and string
 function Context:detail(fmt, ...) host.say("debug", select("#", ...) > 0 and string.format(fmt, ...) or tostring(fmt)) end
 --- Adds an event to the run record (kinds "check", "backup", "artifact" are also listed at the top).
 function Context:record(kind, detail) host.event(kind, detail or {}) end
+--- Sets a top-level field of the run record (e.g. the plan it ran).
+function Context:note(key, value) host.journal_set(key, value) end
 function Context:artifact(name, value) host.event("artifact", { name = name, value = value }) end
 -- Deliberate failures speak to the operator: no Lua file:line in front (the step is named).
 function Context:fail(message) error(make_error("failed", message, 0), 0) end
@@ -451,6 +464,8 @@ function Context:db()
 end
 
 function Context:close()
+  -- The migration lock goes before its session does.
+  if self.state.plan then self.state.plan:unlock() end
   if self._db then self._db:close(); self._db = nil end
 end
 
@@ -530,7 +545,8 @@ function M.describe(rb)
   return table.concat(lines, "\n")
 end
 
-local EXIT = { failed = 1, config = 2, aborted = 3, verify_failed = 4 }
+-- Exit codes come from the engine's one table (engine/errors.hpp: exit_code_for).
+local EXIT = setmetatable({}, { __index = function(_, kind) return host.exit_code(kind) end })
 M.EXIT = EXIT
 
 local function classify(err)
@@ -540,7 +556,8 @@ end
 
 local function traceback_handler(err)
   local kind, message = classify(err)
-  return { kind = kind, message = message, traceback = debug.traceback("", 2), typed = type(err) == "table" }
+  return { kind = kind, message = message, traceback = debug.traceback("", 2), typed = type(err) == "table",
+    where = type(err) == "table" and err.where or nil, sqlstate = type(err) == "table" and err.sqlstate or nil }
 end
 
 -- Which steps run: --only, --from and --skip, each naming existing steps.
@@ -578,12 +595,26 @@ function M.run(rb, opts)
   if opts.env and opts.env ~= "" then env = M.load_environment(opts.environments, opts.env) end
   local params = resolve_params(rb, opts.sets or {}, env)
   local plan = select_steps(rb, opts)
+  local settings = rb.settings
+  -- The run's policy, decided once from the composition and the environment; the engine
+  -- attaches it to every plan and refuses changes whose requirements this run did not meet.
+  local policy = host.set_policy {
+    confirm = type(settings.confirm) == "string" and settings.confirm or "",
+    backup = settings.backup or "optional",
+    acknowledge_destructive = settings.acknowledge_destructive == true,
+    maintenance = settings.maintenance == true,
+    env_confirm = env and env.confirm or "",
+    env_backup = env and env.backup or "skip",
+    changes = rb.policy_changes or {},
+  }
   local ctx = setmetatable({
     runbook = rb.name, params = params, settings = rb.settings, env = env,
     env_name = env and env.name or nil, mode = opts.mode,
     dry_run = opts.mode ~= "live", -- a rehearsal changes nothing either: only the migration engine tells them apart
     rehearse = opts.mode == "rehearse",
     run_id = host.run_id(), state = {}, journal_dir = host.journal_dir(),
+    policy = policy, plan_in = opts.plan_in ~= "" and opts.plan_in or nil,
+    plan_out = opts.plan_out ~= "" and opts.plan_out or nil,
   }, Context)
 
   host.journal_start {
@@ -591,6 +622,12 @@ function M.run(rb, opts)
     environment = env and env.name or nil, parameters = redacted_params(rb, params),
     operator = host.operator(), host = host.hostname(),
   }
+
+  host.journal_set("policy", policy)
+  for _, what in ipairs(policy.loosened) do
+    host.say("warn", "policy loosened by composition: " .. what)
+    host.event("policy_loosened", { change = what })
+  end
 
   host.say("info", string.format("runbook %s (%s) — %s%s — run %s", rb.name, rb.source,
     opts.mode, env and (" — environment " .. env.name) or "", ctx.run_id))
@@ -626,6 +663,7 @@ function M.run(rb, opts)
           err.kind = "aborted"
           err.message = err.message .. " (interrupted by the operator)"
         end
+        if err.sqlstate then err.message = err.message .. " [SQLSTATE " .. err.sqlstate .. "]" end
         failure = err
         host.step_finished(err.kind == "aborted" and "aborted" or "failed", err.message)
       end
@@ -635,18 +673,20 @@ function M.run(rb, opts)
   if failure and rb.on_failure then
     host.say("warn", "running the failure handler of " .. rb.name)
     host.step_started("on_failure", "failure handler")
-    local ok, err = xpcall(rb.on_failure, traceback_handler, ctx, failure)
+    -- Inside a cleanup scope: the ^C that stopped the run does not stop its failure path.
+    local _, ok, err = host.cleanup(xpcall, rb.on_failure, traceback_handler, ctx, failure)
     host.step_finished(ok and "ok" or "failed", ok and "" or err.message)
     if not ok then host.say("error", "the failure handler itself failed: " .. err.message) end
   end
   if rb.finally then
-    local ok, err = xpcall(rb.finally, traceback_handler, ctx, failure)
+    local _, ok, err = host.cleanup(xpcall, rb.finally, traceback_handler, ctx, failure)
     if not ok then host.say("error", "the finally handler failed: " .. err.message) end
   end
   ctx:close()
   if failure then
     local code = EXIT[failure.kind] or 1
-    local status = failure.kind == "aborted" and "aborted" or (failure.kind == "verify_failed" and "verification failed" or "failed")
+    local status = failure.kind == "aborted" and (host.interrupted() and "interrupted" or "aborted")
+      or (failure.kind == "verify_failed" and "verification failed" or "failed")
     host.finish(status, code, failure.message)
     return code, failure
   end

@@ -77,7 +77,7 @@ return runbook.define {
         return
       end
       ctx._db = db.connect { url = ctx.state.url, application_name = "runbook " .. ctx.runbook }
-      migrations.apply(ctx._db, migrate.chain(ctx), migrate.ledger_opts(ctx))
+      migrate.apply_on(ctx, ctx._db)
     end),
     runbook.step("parity", "Step 6: parity must PASS, and the ops endpoint must agree", function(ctx)
       if ctx.dry_run then return end

@@ -5,20 +5,16 @@ local db = require "db"
 local hash = require "hash"
 local files = require "files"
 local json = require "json"
+local migrations = require "migrations"
 local hooks = require "lib.hooks"
 local database = require "lib.database"
 local report = require "lib.report"
 
 local M = {}
 
-local STRICTNESS = { skip = 0, optional = 1, required = 2 }
-
---- The backup policy of this run: the stricter of the runbook's setting and the environment's.
-function M.policy(ctx)
-  local a = ctx.settings.backup or "optional"
-  local b = ctx.env and ctx.env.backup or a
-  return STRICTNESS[b] > STRICTNESS[a] and b or a
-end
+--- The backup policy of this run (the engine's: the stricter of the runbook's setting and
+--- the environment's).
+function M.policy(ctx) return ctx.policy.backup end
 
 --- Where backups go, as an absolute path: the run record must find them from anywhere.
 function M.dir(ctx)
@@ -47,17 +43,13 @@ function M.dump(ctx, file)
   shell.run(connection_args(ctx, { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }))
   if ctx.dry_run then return nil end
   files.make_private(file)
-  -- pg_restore --list reads the whole table of contents: a cheap completeness check.
-  local list = shell.run { "pg_restore", "--list", file, read_only = true }
-  local entries = 0
-  for line in list.stdout:gmatch("[^\n]+") do
-    if not line:match("^;") then entries = entries + 1 end
-  end
-  if not list.stdout:match("; Archive created at") then
-    ctx:fail("backup " .. file .. " is not a readable custom-format archive (pg_restore --list)")
-  end
+  -- The engine verifies the archive (pg_restore --list reads the whole table of contents)
+  -- and, for a plan, binds the backup to it: apply refuses a required backup it did not see.
+  local plan = ctx.state.plan
+  local proof = plan and plan:attach_backup(file, taken_at) or migrations.verify_backup(file)
+  local entries = proof.toc_entries
   local b = {
-    path = file, size = files.size(file), sha256 = hash.sha256_file(file), format = "custom", taken_at = taken_at,
+    path = file, size = proof.size, sha256 = proof.sha256, format = "custom", taken_at = taken_at, plan = proof.plan,
     database = name, database_size = size, toc_entries = entries,
   }
   ctx:record("backup", b)
@@ -73,6 +65,8 @@ function M.take(ctx)
     ctx:log("backup skipped (policy: skip)")
     return
   end
+  -- The migration lock comes first: a run that cannot get it backs up nothing.
+  if ctx.state.plan then require("lib.migrate").lock(ctx) end
   local name = database.current(ctx)
   local file = M.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. ".dump"
   local ok, err = pcall(function()

@@ -16,7 +16,7 @@ end
 function M.parity(ctx)
   local st = migrate.status(ctx)
   ctx.state.status = st
-  local left = migrate.to_apply(ctx) -- pending up to the target, if the runbook has one
+  local left = migrate.left(ctx, st) -- pending up to the target, if the runbook has one
   local ok = st.parity == "PASS" and #left == 0
   local detail = migrate.summary(st)
   if #st.drift > 0 then detail = detail .. ": " .. table.concat(st.drift, "; ") end

@@ -32,15 +32,18 @@ function M.run(ctx, name, vars)
 end
 
 --- Step: pause workers and enter maintenance mode (when the policy asks for maintenance).
+--- The migration lock comes first: a run that cannot get it must not pause anything.
 function M.pause(ctx)
-  if ctx.settings.maintenance == false then
+  if not ctx.policy.maintenance then
     ctx:log("maintenance not required by this runbook's policy")
     return
   end
+  local plan = ctx.state.plan and require("lib.migrate").lock(ctx)
   ctx.state.paused = true -- set first: a half-done pause must still be undone
   local any = M.run(ctx, "pause_workers")
   any = M.run(ctx, "maintenance_on") or any
   if not any then ctx:log("no pause_workers/maintenance_on hooks in the environment") end
+  if plan then plan:entered_maintenance() end
 end
 
 --- Step (and failure handler): leave maintenance mode and resume workers, if paused.

@@ -1,6 +1,14 @@
--- Steps around the migration chain: load it, show parity, confirm, apply, verify.
+-- Steps around the migration chain: the plan, parity, confirmation, apply, verify.
 -- Used by apply.lua and everything composed from it.
+--
+-- What a run changes is decided once, by the engine: `migrations.plan` reads the chain and
+-- the ledger and returns the plan (the migrations to run, each parsed once, with its lint
+-- findings; the ledger fingerprint; the run's policy). Every step below reads that one plan,
+-- and `migrations.apply` applies exactly it — or refuses when the ledger moved or the
+-- policy's requirements (confirmation, acknowledgements, backup, maintenance) were not met
+-- in this run, whichever steps ran.
 local migrations = require "migrations"
+local runbook = require "runbook"
 
 local M = {}
 
@@ -21,7 +29,7 @@ function M.chain(ctx)
   return ctx.state.chain
 end
 
---- Ledger status against the chain: one query.
+--- Ledger status against the chain now: one query.
 function M.status(ctx)
   return migrations.status(ctx:db(), M.chain(ctx), ledger_opts(ctx))
 end
@@ -31,10 +39,61 @@ local function summary(st)
 end
 M.summary = summary
 
---- Step: ledger parity and the pending list. Fails verification on drift unless allowed.
+--- Makes `plan` the plan of this run: checks it against --plan, writes --plan-out, and
+--- links it from the run record.
+function M.adopt(ctx, plan)
+  if ctx.plan_in then
+    local diffs = plan:differences(ctx.plan_in)
+    if #diffs > 0 then
+      ctx:verify_failed(string.format("the saved plan %s is not what would run now:\n  - %s\n  Nothing was changed. " ..
+        "Make a new plan (runbook %s --dry-run --plan-out FILE) and have it reviewed again.",
+        ctx.plan_in, table.concat(diffs, "\n  - "), ctx.runbook .. ".lua"))
+    end
+    ctx:log("plan %s: exactly the saved plan %s", plan:id():sub(1, 12), ctx.plan_in)
+  end
+  if ctx.plan_out then
+    plan:save(ctx.plan_out)
+    ctx:log("plan %s written to %s", plan:id():sub(1, 12), ctx.plan_out)
+  end
+  ctx.state.plan = plan
+  ctx:note("plan", { id = plan:id(), kind = plan:kind(), migrations = plan:names(), database = plan:database(),
+    saved_as = ctx.plan_out, applied_from = ctx.plan_in, policy = plan:policy() })
+  return plan
+end
+
+--- The apply plan of this run, made once.
+function M.plan(ctx)
+  if ctx.state.plan then return ctx.state.plan end
+  return M.adopt(ctx, migrations.plan(ctx:db(), M.chain(ctx), ledger_opts(ctx, {
+    kind = "apply", target = ctx.params.target, allow_drift = ctx.params.allow_drift,
+  })))
+end
+
+--- Takes the migration lock for this run's plan, before anything changes (pause, backup,
+--- apply), and holds it to the end of the run. A run whose plan changes nothing takes no
+--- lock; dry-run and rehearsal take none here (a rehearsal locks inside the engine).
+function M.lock(ctx)
+  local plan = ctx.state.plan or M.plan(ctx)
+  if ctx.dry_run or plan:empty() or plan:locked() then return plan end
+  local wait = runbook.seconds(ctx.params.lock_wait or "60s")
+  if plan:lock(ctx:db(), { wait = wait }) then return plan end
+  -- Another runner changed the ledger while this one waited: plan again, under the lock.
+  if plan:kind() ~= "apply" or ctx.plan_in then
+    ctx:abort("the ledger changed while this run waited for the migration lock; nothing was changed. Run it again.")
+  end
+  ctx.state.plan = nil
+  local fresh = M.plan(ctx)
+  if not fresh:empty() then fresh:lock(ctx:db(), { wait = wait }) end
+  plan:unlock()
+  ctx:log("the ledger changed while waiting for the lock; planned again: %d migration(s)", fresh:count())
+  return fresh
+end
+
+--- Step: the plan, ledger parity and what will run. Fails verification on drift unless
+--- allowed; in a live run with something to change, takes the migration lock.
 function M.parity(ctx)
-  local chain = M.chain(ctx)
-  local st = M.status(ctx)
+  local plan = M.plan(ctx)
+  local st = plan:status()
   ctx.state.status = st
   ctx:log("ledger %s: %s", ctx.params.ledger, summary(st))
   for _, m in ipairs(st.line_ending_only) do
@@ -46,35 +105,42 @@ function M.parity(ctx)
     if not ctx.params.allow_drift then ctx:verify_failed(msg .. "\n  Nothing was changed.") end
     ctx:warn("%s\n  continuing because allow_drift is set", msg)
   end
-  for _, name in ipairs(st.pending) do
-    local m = chain:get(name)
-    ctx:log("  pending: %s", m.up_path)
-    ctx:detail("%s", m.up_sql)
+  for _, m in ipairs(plan:migrations()) do
+    ctx:log("  %s: %s%s", m.gap and "gap, will apply" or "pending", m.path,
+      m.transaction ~= "transactional" and (" (" .. m.transaction .. ")") or "")
+    ctx:detail("%s", m.sql)
   end
+  M.lock(ctx)
 end
 
---- How many migrations this run would apply (pending, up to the target).
+--- Names of the migrations this run would apply (the plan's).
 function M.to_apply(ctx)
-  local st = ctx.state.status or M.status(ctx)
-  if not ctx.params.target or ctx.params.target == "" then return st.pending end
-  ctx.state.status = st
-  local chain, out = M.chain(ctx), {}
-  local target = chain:get(ctx.params.target)
-  if not target then ctx:config_error("target " .. ctx.params.target .. " is not a migration in " .. ctx.params.migrations) end
-  -- Chain order is the engine's (numeric-aware) order: compare positions, not version text.
+  return M.plan(ctx):names()
+end
+
+--- Names still pending in `st` (a status read now), up to the target if the runbook has one.
+function M.left(ctx, st)
+  local chain = M.chain(ctx)
   local position = {}
   for i, m in ipairs(chain:list()) do position[m.name] = i end
+  local last = math.huge
+  if ctx.params.target and ctx.params.target ~= "" then
+    local t = chain:get(ctx.params.target)
+    if not t then ctx:config_error("target " .. ctx.params.target .. " is not a migration in " .. ctx.params.migrations) end
+    last = position[t.name]
+  end
+  local out = {}
   for _, name in ipairs(st.pending) do
-    if position[name] <= position[target.name] then out[#out + 1] = name end
+    if position[name] <= last then out[#out + 1] = name end
   end
   return out
 end
 
---- Wraps a step so it runs only when this run has migrations to apply: no backup to take
---- and no workers to pause when there is nothing to change.
+--- Wraps a step so it runs only when the plan changes something: no backup to take and
+--- no workers to pause when there is nothing to change.
 function M.when_pending(run)
   return function(ctx)
-    if #M.to_apply(ctx) == 0 then
+    if M.plan(ctx):empty() then
       ctx:log("nothing to apply: skipped")
       return
     end
@@ -82,36 +148,47 @@ function M.when_pending(run)
   end
 end
 
---- Asks before a change: for the typed token of the environment, else the composition's
---- (settings.confirm); with neither, a yes/no question (--yes answers it).
+--- Asks before a change that has no plan of its own (rebuild, resolve, baseline): the
+--- environment's typed token, else the composition's (settings.confirm), else a yes/no
+--- question (--yes answers it).
 function M.ask(ctx, question)
-  local token = (ctx.env and ctx.env.confirm) or ctx.settings.confirm
-  ctx:confirm { question = question, token = token or nil }
+  ctx:confirm { question = question, token = ctx.policy.confirm ~= "" and ctx.policy.confirm or nil }
 end
 
---- Step: the confirmation gate of apply.
+--- Step: the confirmation gate of apply: each destructive finding acknowledged by name
+--- (--ack, or at a terminal), then the token or question of the policy.
 function M.confirm(ctx)
-  local todo = M.to_apply(ctx)
-  if #todo == 0 then
+  local plan = M.plan(ctx)
+  if plan:empty() then
     ctx:log("nothing to apply")
     return
   end
-  M.ask(ctx, ctx.rehearse
-    and string.format("Rehearse %d migration(s) on %s? They run for real, holding their locks, and are rolled back.", #todo, tostring(ctx:db()))
-    or string.format("Apply %d migration(s) to %s?", #todo, tostring(ctx:db())))
+  plan:confirm(ctx.rehearse
+    and string.format("Rehearse %d migration(s) on %s? They run for real, holding their locks, and are rolled back.", plan:count(), tostring(ctx:db()))
+    or string.format("Apply %d migration(s) to %s?", plan:count(), tostring(ctx:db())))
 end
 
-local runbook = require "runbook"
-
---- Step: apply pending migrations under the advisory lock.
-function M.apply(ctx)
-  local outcomes = migrations.apply(ctx:db(), M.chain(ctx), ledger_opts(ctx, {
-    target = ctx.params.target,
-    allow_drift = ctx.params.allow_drift,
+local function apply_options(ctx)
+  return {
     lock_timeout = ctx.params.lock_timeout,
     statement_timeout = ctx.params.statement_timeout ~= "0" and ctx.params.statement_timeout or nil,
-    lock_wait = runbook.seconds(ctx.params.lock_wait),
-  }))
+    lock_wait = runbook.seconds(ctx.params.lock_wait or "60s"),
+  }
+end
+
+--- Plans and applies on another connection (a freshly built database): for runbooks whose
+--- confirmation was asked before that database existed.
+function M.apply_on(ctx, conn, extra)
+  local chain = M.chain(ctx)
+  local plan = migrations.plan(conn, chain, ledger_opts(ctx, extra))
+  local opts = apply_options(ctx)
+  return migrations.apply(conn, chain, plan, opts)
+end
+
+--- Step: apply exactly the plan under the advisory lock.
+function M.apply(ctx)
+  local plan = M.plan(ctx)
+  local outcomes = migrations.apply(ctx:db(), M.chain(ctx), plan, apply_options(ctx))
   ctx.state.applied = outcomes
   if ctx.rehearse then
     local total, skipped = 0, 0
@@ -129,7 +206,18 @@ function M.apply(ctx)
   end
 end
 
---- Step: parity after apply must PASS and nothing up to the target may be pending.
+--- Which of the plan's migrations the ledger records as applied now.
+local function committed_of_plan(ctx, st)
+  local applied = {}
+  for _, name in ipairs(st.applied) do applied[name] = true end
+  local done, left = {}, {}
+  for _, name in ipairs(M.plan(ctx):names()) do
+    if applied[name] then done[#done + 1] = name else left[#left + 1] = name end
+  end
+  return done, left
+end
+
+--- Step: parity after apply must PASS and nothing of the plan may be left.
 function M.verify(ctx)
   local st = M.status(ctx)
   ctx.state.status = st
@@ -137,7 +225,7 @@ function M.verify(ctx)
     ctx:log("dry-run: ledger unchanged: %s", summary(st))
     return
   end
-  local left = M.to_apply(ctx)
+  local _, left = committed_of_plan(ctx, st)
   local ok = st.parity == "PASS" and #left == 0
   ctx:record("check", { name = "parity after apply", result = ok and "PASS" or "FAIL", detail = summary(st) })
   if not ok then
@@ -145,6 +233,31 @@ function M.verify(ctx)
       #st.drift > 0 and ("\n  - " .. table.concat(st.drift, "\n  - ")) or ""))
   end
   ctx:log("parity PASS: %s", summary(st))
+end
+
+--- After a failed or interrupted apply: what is committed, what is not, and the next command.
+function M.next_steps(ctx)
+  local plan = ctx.state.plan
+  if not plan or plan:empty() or ctx.dry_run or plan:kind() ~= "apply" then return end
+  local ok, st = pcall(M.status, ctx)
+  if not ok then
+    ctx:warn("could not read the ledger to say what is committed: %s", tostring(st))
+    return
+  end
+  local done, left = committed_of_plan(ctx, st)
+  local lines = { string.format("%d of the plan's %d migration(s) are committed, %d are not.", #done, plan:count(), #left) }
+  for _, row in ipairs(st.dirty) do
+    lines[#lines + 1] = string.format("%s is dirty: repair by hand, then: runbook resolve.lua --set migration=%s --set as=applied (or as=rolled-back)",
+      row.filename, row.filename)
+  end
+  if #left > 0 then
+    lines[#lines + 1] = string.format("to finish: fix the cause, then run: runbook %s.lua (it applies only what is left)", ctx.runbook)
+  end
+  if #done > 0 then
+    lines[#lines + 1] = string.format("to undo what this run committed: runbook rollback.lua --set count=%d", #done)
+  end
+  ctx:warn("next:\n  %s", table.concat(lines, "\n  "))
+  ctx:record("next_steps", { committed = done, not_applied = left, advice = lines })
 end
 
 return M

@@ -1,6 +1,5 @@
 -- Pre-flight checks shared by the runbooks (seed 001 "Pre-flight checklist", seed 004
 -- "Pre-Migration Checklist"): each is a step function(ctx).
-local sql = require "sql"
 local files = require "files"
 local migrate = require "lib.migrate"
 local checks = require "lib.checks"
@@ -19,47 +18,40 @@ function M.connect(ctx)
   ctx:record("check", { name = "connectivity", result = "PASS", detail = "PostgreSQL " .. version })
 end
 
-local function pending_migrations(ctx)
-  local chain, out = migrate.chain(ctx), {}
-  for _, name in ipairs(migrate.to_apply(ctx)) do out[#out + 1] = chain:get(name) end
-  return out
-end
-
---- Review: the SQL of every pending migration, and lint findings from the parse tree
+--- Review: the SQL of every planned migration, and its lint findings from the parse tree
 --- (seed 002 "Review Pending Migrations", seed 004 "Identify destructive operations").
---- Destructive findings need an explicit acknowledgement when the policy says so.
+--- The findings are the plan's; a destructive one is acknowledged at the confirmation gate
+--- (the engine refuses to apply without it when the policy says so), not here.
 function M.review(ctx)
-  local pending = pending_migrations(ctx)
-  if #pending == 0 then
+  local plan = migrate.plan(ctx)
+  local planned = plan:migrations()
+  if #planned == 0 then
     ctx:log("nothing pending to review")
     return
   end
   local destructive = {}
-  local show = #pending <= 20 and ctx.log or ctx.detail
-  if #pending > 20 then ctx:log("%d pending migrations: their SQL is shown with -v", #pending) end
-  for _, m in ipairs(pending) do
-    show(ctx, "----- %s -----\n%s", m.up_path, (m.up_sql:gsub("%s+$", "")))
-    for _, f in ipairs(sql.lint(m.up_sql, m.up_path)) do
-      -- create-extension is checked for real against the server by the pre-flight step.
-      if f.rule == "create-extension" then goto continue end
+  local show = #planned <= 20 and ctx.log or ctx.detail
+  if #planned > 20 then ctx:log("%d pending migrations: their SQL is shown with -v", #planned) end
+  for _, m in ipairs(planned) do
+    show(ctx, "----- %s -----\n%s", m.path, (m.sql:gsub("%s+$", "")))
+    for _, f in ipairs(m.findings) do
       ctx:warn("%s:%d: [%s] %s", f.file, f.line, f.rule, f.message)
       ctx:record("lint", f)
-      if f.destructive then destructive[#destructive + 1] = string.format("%s:%d %s", f.file, f.line, f.rule) end
-      ::continue::
+      if f.destructive then destructive[#destructive + 1] = f.id end
     end
   end
-  if #destructive > 0 and ctx.settings.acknowledge_destructive then
-    ctx:confirm { question = "Pending migrations contain destructive operations:\n  " ..
-      table.concat(destructive, "\n  ") .. "\nProceed with them?" }
+  if #destructive > 0 and plan:policy().acknowledge_destructive then
+    ctx:log("destructive SQL must be acknowledged at the confirmation, one finding at a time (at a terminal, or --ack %s)",
+      table.concat(destructive, " --ack "))
   end
 end
 
---- Extensions that pending migrations create must be available on the server (seed 001:
+--- Extensions that planned migrations create must be available on the server (seed 001:
 --- "CREATE EXTENSION / pgcrypto permission denied").
 function M.extensions(ctx)
   local needed, missing = {}, {}
-  for _, m in ipairs(pending_migrations(ctx)) do
-    for _, ext in ipairs(sql.analyze(m.up_sql, m.up_path).extensions_created) do needed[ext] = m.up_path end
+  for _, m in ipairs(migrate.plan(ctx):migrations()) do
+    for _, ext in ipairs(m.extensions) do needed[ext] = m.path end
   end
   for ext, file in pairs(needed) do
     if not ctx:db():value("SELECT count(*) > 0 FROM pg_available_extensions WHERE name = $1", ext) then

@@ -11,21 +11,22 @@ local migrations = {}
 ---@class migrations.LedgerOptions
 ---@field ledger? string `"schema.table"` or `"table"` (schema public); default `public.schema_migrations`
 
----@class migrations.ApplyOptions: migrations.LedgerOptions
----@field target? string stop after this migration (name or version); default: all pending
----@field allow_drift? boolean apply although parity fails; default false
+---What a plan is made from.
+---@class migrations.PlanOptions: migrations.LedgerOptions
+---@field kind? "apply"|"rollback" default `"apply"`
+---@field target? string apply: stop after this migration (name or version); default: all pending
+---@field allow_drift? boolean apply: also plan gaps and apply although parity fails; default false
+---@field count? integer rollback: how many of the newest applied migrations; default 1
+---@field to? string rollback: or everything applied after this version
+
+---@class migrations.ApplyOptions
 ---@field lock_timeout? string `lock_timeout` for each migration, e.g. `"5s"`
 ---@field statement_timeout? string `statement_timeout` for each migration
 ---@field lock_wait? number seconds to wait for another runner's advisory lock; default 60
 ---@field lock_retries? integer retries of a migration that hit lock_timeout; default 3
 ---@field retry_backoff? number seconds before the first retry, doubling each retry; default 1
 
----Which migrations a rollback undoes: `count` newest applied ones, or everything after `to`.
----@class migrations.RollbackSelection: migrations.LedgerOptions
----@field count? integer how many of the newest applied migrations; default 1
----@field to? string a version: everything applied after it (`to` itself stays)
-
----@class migrations.RollbackOptions: migrations.RollbackSelection
+---@class migrations.RollbackOptions
 ---@field lock_timeout? string `lock_timeout` for each down script
 ---@field statement_timeout? string `statement_timeout` for each down script
 ---@field lock_wait? number seconds to wait for the advisory lock; default 60
@@ -101,35 +102,109 @@ function migrations.status(conn, chain, opts) end
 ---status `"would apply"`.
 ---@param conn db.Connection
 ---@param chain migrations.Chain
+---@param plan migrations.Plan an apply plan (migrations.plan)
 ---@param opts? migrations.ApplyOptions
 ---@return migrations.Outcome[] outcomes
 ---@return migrations.Status status_before the status read under the lock
-function migrations.apply(conn, chain, opts) end
+function migrations.apply(conn, chain, plan, opts) end
 
----The migrations a rollback would undo, newest first. Raises `config` when a needed down script is
----missing or empty, when `count` exceeds the applied count, or for an unknown `to`. Same in dry-run.
+---Runs the down scripts of a rollback plan newest first under the advisory lock, deleting their
+---ledger rows; stops between two down scripts when the run is interrupted. Refuses (`config`)
+---when a planned migration has no down script, (`aborted`) when the ledger moved since the plan
+---or the plan's requirements are unmet. Dry-run: no lock; prints each down script.
 ---@param conn db.Connection
 ---@param chain migrations.Chain
----@param opts migrations.RollbackSelection required (`{}` for the defaults)
----@return string[] names
-function migrations.rollback_plan(conn, chain, opts) end
-
----The applied migrations the request names, newest first, whether or not they have down scripts.
----Same in dry-run.
----@param conn db.Connection
----@param chain migrations.Chain
----@param opts migrations.RollbackSelection required (`{}` for the defaults)
----@return string[] names
-function migrations.rollback_targets(conn, chain, opts) end
-
----Runs down scripts newest first under the advisory lock, deleting their ledger rows.
----Errors: as `rollback_plan`, plus `aborted` (lock) and `failed` (SQL).
----Dry-run: no lock; prints and records each down script; outcomes say `"would roll back"`.
----@param conn db.Connection
----@param chain migrations.Chain
----@param opts migrations.RollbackOptions required (`{}` for the defaults)
+---@param plan migrations.Plan a `kind = "rollback"` plan
+---@param opts? migrations.RollbackOptions
 ---@return migrations.Outcome[] outcomes
-function migrations.rollback(conn, chain, opts) end
+function migrations.rollback(conn, chain, plan, opts) end
+
+---The plan of a run, made by the engine from the chain and the ledger (one read); each file is
+---parsed once, here. Carries the run's policy (never an argument). Raises `config` for an unknown
+---target or a rollback request that does not match the ledger.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts? migrations.PlanOptions
+---@return migrations.Plan
+function migrations.plan(conn, chain, opts) end
+
+---Verifies a pg_dump custom-format archive (pg_restore --list) for a backup not tied to a plan.
+---@param path string
+---@return {path: string, sha256: string, size: number, toc_entries: integer}
+function migrations.verify_backup(path) end
+
+---A read-only plan handle, plus what this run did to meet its policy.
+---@class migrations.Plan
+local Plan = {}
+---The plan kind.
+---@return "apply"|"rollback"
+function Plan:kind() end
+---The plan id.
+---@return string id sha256 of what would change and under which policy
+function Plan:id() end
+---True when the plan changes nothing.
+---@return boolean
+function Plan:empty() end
+---How many migrations the plan runs.
+---@return integer
+function Plan:count() end
+---Migration names in run order.
+---@return string[] names in the order they will run
+function Plan:names() end
+---Drift found when the plan was made.
+---@return string[] drift one line per problem
+function Plan:drift() end
+---Rollback: planned migrations without a down script.
+---@return string[] names rollback: planned migrations without a down script
+function Plan:missing_down() end
+---The database the plan was made for.
+---@return string database "name on host:port (system N)"
+function Plan:database() end
+---The planned migrations, each parsed once.
+---@return table[] migrations {name, version, path, sha256, sql, transaction, gap, statements, findings, extensions}
+function Plan:migrations() end
+---The run's policy attached to the plan.
+---@return table policy {confirm, backup, acknowledge_destructive, maintenance, loosened}
+function Plan:policy() end
+---The status the plan was computed from (no ledger read).
+---@return migrations.Status status the status the plan was computed from
+function Plan:status() end
+---Requirements of the policy this run has not met yet.
+---@return string[] unmet requirements not met yet in this run
+function Plan:unmet() end
+---Raises `aborted` listing the unmet requirements (live runs only).
+---@param what? string
+function Plan:require_met(what) end
+---Acknowledgements of destructive findings (--ack or terminal; never --yes), then the policy's token or question.
+---@param question string
+function Plan:confirm(question) end
+---Verifies a backup written after the plan was made and binds it to the plan. Dry-run: nil.
+---@param path string
+---@param taken_at? string
+---@return table|nil proof {path, sha256, size, toc_entries, taken_at, plan}
+function Plan:attach_backup(path, taken_at) end
+---The pause step of this run ran.
+function Plan:entered_maintenance() end
+---Takes the migration lock for the run; false when the ledger moved since the plan.
+---@param conn db.Connection
+---@param opts? {wait: number}
+---@return boolean unchanged
+function Plan:lock(conn, opts) end
+---Releases the migration lock taken by Plan:lock.
+function Plan:unlock() end
+---True while this plan holds the migration lock.
+---@return boolean
+function Plan:locked() end
+---Writes the plan as JSON (--plan-out).
+---@param path string
+function Plan:save(path) end
+---What differs from a saved plan, one line each (empty: the same plan).
+---@param path string
+---@return string[]
+function Plan:differences(path) end
+---The plan as a Lua table.
+---@return table plan the document --plan-out writes
+function Plan:json() end
 
 ---Records a manual repair: `"applied"` writes the row with the current file's hash (clears a
 ---dirty row), `"rolled-back"` deletes it. Takes the advisory lock; prints and records (`resolve`).

@@ -252,7 +252,15 @@ function Runbook:add_param(spec) end
 ---@field run_id string also the run record's file name
 ---@field state table empty at start; steps share data through it
 ---@field journal_dir string where run records are written
+---@field policy table the run's policy {confirm, backup, acknowledge_destructive, maintenance, loosened}, decided by the engine
+---@field plan_in string|nil `--plan FILE`: the saved plan this run must match
+---@field plan_out string|nil `--plan-out FILE`: where the plan is written
 local Context = {}
+
+---Sets a top-level field of the run record.
+---@param key string
+---@param value any
+function Context:note(key, value) end
 
 ---Prints a line to stderr (redacted); with arguments, `string.format(fmt, ...)`.
 ---@param fmt any

@@ -165,7 +165,7 @@ TEST_CASE("engine apply: runs every migration in version order and records each 
   std::vector<std::string> started, finished;
   std::vector<std::size_t> totals;
   ApplyObserver obs;
-  obs.starting = [&](const Migration& m, std::size_t i, std::size_t total) {
+  obs.starting = [&](const rb::migrations::PlannedMigration& m, std::size_t i, std::size_t total) {
     started.push_back(m.name + "#" + std::to_string(i));
     totals.push_back(total);
   };
@@ -602,7 +602,7 @@ TEST_CASE("engine rollback: runs down scripts newest first and removes ledger ro
   SECTION("dry-run rollback changes nothing and shows the down SQL") {
     std::vector<std::string> plans;
     ApplyObserver obs;
-    obs.would_run = [&](const Migration& m, const std::string& sql) { plans.push_back(m.name + "\n" + sql); };
+    obs.would_run = [&](const rb::migrations::PlannedMigration& m, const std::string& sql) { plans.push_back(m.name + "\n" + sql); };
     RollbackOptions dry;
     dry.mode = RunMode::dry_run;
     dry.count = 1;
@@ -703,7 +703,7 @@ TEST_CASE("engine apply: dry-run changes nothing and shows the SQL it would run"
 
   std::vector<std::pair<std::string, std::string>> plans;
   ApplyObserver obs;
-  obs.would_run = [&](const Migration& m, const std::string& sql) { plans.emplace_back(m.name, sql); };
+  obs.would_run = [&](const rb::migrations::PlannedMigration& m, const std::string& sql) { plans.emplace_back(m.name, sql); };
   ApplyOptions o = live_options();
   o.mode = RunMode::dry_run;
   const ApplyResult res = apply(*f.conn, ledger, chain, o, obs);
