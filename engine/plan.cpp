@@ -247,7 +247,9 @@ std::vector<std::string> differences(const nlohmann::json& saved, const Plan& cu
                   " row(s) then, " + std::to_string(current.ledger_rows) +
                   " now): another run applied, rolled back or resolved something");
   std::map<std::string, const nlohmann::json*> then;
-  for (const auto& m : saved.value("migrations", nlohmann::json::array())) then[m.value("name", "")] = &m;
+  const nlohmann::json saved_migrations = saved.value("migrations", nlohmann::json::array());
+  for (const auto& m : saved_migrations)
+    if (m.is_object()) then[m.value("name", "")] = &m;
   std::set<std::string> seen;
   for (const auto& m : current.migrations) {
     seen.insert(m.name);
