@@ -373,3 +373,39 @@ TEST_CASE("property: no selection of steps changes the schema without token, bac
   CHECK(changes > 0);  // the walk reaches the allowed changes too: the property is not vacuous
   WARN("policy walk: " << runs << " runs, " << changes << " changed the schema");
 }
+
+// The same property for rollback.lua: no selection of steps runs a down script without the
+// confirmation (its policy has no token: --yes answers it) and the maintenance step.
+TEST_CASE("property: no selection of rollback's steps rolls back without confirmation", "[cli][plan][policy][property]") {
+  TempDir dir;
+  TempDatabase tmpl("rb_prop_rb_tmpl");
+  dir.write("migrations/0001_a.up.sql", "CREATE TABLE a (id int);\n");
+  dir.write("migrations/0001_a.down.sql", "DROP TABLE a;\n");
+  dir.write("migrations/0002_b.up.sql", "CREATE TABLE b (id int);\n");
+  dir.write("migrations/0002_b.down.sql", "DROP TABLE b;\n");
+  auto base = rbtest::run_runbook(dir, tmpl, "apply.lua", {"--yes", "-q"});
+  REQUIRE(base.code == 0);
+  admin().run_script("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + tmpl.name() + "'");
+  TempDatabase db("rb_prop_rb");
+  reset_from(db, tmpl.name());
+  std::size_t changes = 0;
+  for (const auto& sel : selections(step_names(dir, "rollback.lua"))) {
+    for (const bool yes : {false, true}) {
+      auto args = sel;
+      if (yes) args.push_back("--yes");
+      auto r = rbtest::run_runbook(dir, db, "rollback.lua", args);
+      if (db.count("SELECT count(*) FROM schema_migrations") == 2 && db.count("SELECT to_regclass('public.b') IS NOT NULL") == 1)
+        continue;
+      ++changes;
+      INFO((sel.empty() ? std::string("(all steps)") : sel[0] + " " + sel[1]) << " yes=" << yes << "\n" << r.all());
+      CHECK(yes);
+      const auto rec = last_record(dir);
+      bool paused = false;
+      for (const auto& s : rec["steps"])
+        if (s.value("name", "") == "pause" && s.value("status", "") == "ok") paused = true;
+      CHECK(paused);
+      reset_from(db, tmpl.name());
+    }
+  }
+  CHECK(changes > 0);
+}
