@@ -20,26 +20,10 @@ struct ChainHandle {
 
 
 migrations::LedgerName ledger_name(lua_State* L, int opts) {
-  migrations::LedgerName n;
-  if (!lua_istable(L, opts)) return n;
-  const std::string q = opt_string_field(L, opts, "ledger", "");
-  if (q.empty()) return n;
-  auto dot = q.find('.');
-  if (dot == std::string::npos) n.table = q;
-  else {
-    n.schema = q.substr(0, dot);
-    n.table = q.substr(dot + 1);
-  }
-  return n;
+  if (!lua_istable(L, opts)) return {};
+  return migrations::LedgerName::parse(opt_string_field(L, opts, "ledger", ""));
 }
 
-migrations::LedgerName ledger_name_of(const migrations::Plan& plan) {
-  migrations::LedgerName n;
-  auto dot = plan.ledger.find('.');
-  n.schema = plan.ledger.substr(0, dot);
-  n.table = plan.ledger.substr(dot + 1);
-  return n;
-}
 
 void push_string_field(lua_State* L, const char* key, const std::string& value) {
   lua_pushlstring(L, value.data(), value.size());
@@ -250,7 +234,7 @@ int mig_apply(lua_State* L) {
   o.mode = s.mode;
   o.run_id = s.run_id;
   o.applied_by = s.operator_name;
-  migrations::Ledger ledger(conn, ledger_name_of(plan));
+  migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger));
   const auto result = migrations::apply(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);
   push_status(L, result.before);
@@ -271,7 +255,7 @@ int mig_rollback(lua_State* L) {
   }
   auto& s = services(L);
   o.mode = s.mode;
-  migrations::Ledger ledger(conn, ledger_name_of(plan));
+  migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger));
   const auto result = migrations::rollback(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);
   return 1;
@@ -280,14 +264,7 @@ int mig_rollback(lua_State* L) {
 // migrations.verify_backup(path) -> {path, sha256, size, toc_entries}: a pg_dump custom-format
 // archive readable by pg_restore --list (for backups not tied to a plan, e.g. snapshots).
 int mig_verify_backup(lua_State* L) {
-  const auto proof = migrations::verify_backup(check_string(L, 1));
-  lua_newtable(L);
-  push_string_field(L, "path", proof.path);
-  push_string_field(L, "sha256", proof.sha256);
-  lua_pushnumber(L, static_cast<double>(proof.size));
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, proof.toc_entries);
-  lua_setfield(L, -2, "toc_entries");
+  push_backup_proof(L, migrations::verify_backup(check_string(L, 1)));
   return 1;
 }
 

@@ -66,17 +66,6 @@ void push_finding(lua_State* L, const migrations::Finding& f) {
   lua_setfield(L, -2, "destructive");
 }
 
-migrations::LedgerName split_ledger(const std::string& q) {
-  migrations::LedgerName n;
-  auto dot = q.find('.');
-  if (dot == std::string::npos) n.table = q;
-  else {
-    n.schema = q.substr(0, dot);
-    n.table = q.substr(dot + 1);
-  }
-  return n;
-}
-
 migrations::DatabaseIdentity identity_of(db::Connection& conn) {
   migrations::DatabaseIdentity id;
   auto r = conn.query(
@@ -275,15 +264,7 @@ int plan_attach_backup(lua_State* L) {
   proof.plan_id = st.plan.id();
   st.consent.backup = proof;
   st.consent.backup_taken = true;
-  lua_newtable(L);
-  set_string(L, "path", proof.path);
-  set_string(L, "sha256", proof.sha256);
-  lua_pushnumber(L, static_cast<double>(proof.size));
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, proof.toc_entries);
-  lua_setfield(L, -2, "toc_entries");
-  set_string(L, "taken_at", proof.taken_at);
-  set_string(L, "plan", proof.plan_id);
+  push_backup_proof(L, proof);
   return 1;
 }
 
@@ -300,7 +281,7 @@ int plan_lock(lua_State* L) {
   auto& conn = check_connection(L, 2);
   const double wait = lua_istable(L, 3) ? opt_number_field(L, 3, "wait", 60) : 60;
   if (!st.lock) {
-    st.ledger = std::make_unique<migrations::Ledger>(conn, split_ledger(st.plan.ledger));
+    st.ledger = std::make_unique<migrations::Ledger>(conn, migrations::LedgerName::parse(st.plan.ledger));
     auto& s = services(L);
     migrations::ApplyObserver obs;
     obs.waiting_for_lock = [&s](const std::string& m) { if (s.say) s.say(m); };
@@ -402,6 +383,20 @@ const luaL_Reg kPlanMethods[] = {
 }  // namespace
 
 migrations::Plan& check_plan(lua_State* L, int index) { return check_state(L, index).plan; }
+
+void push_backup_proof(lua_State* L, const migrations::BackupProof& proof) {
+  lua_newtable(L);
+  set_string(L, "path", proof.path);
+  set_string(L, "sha256", proof.sha256);
+  lua_pushnumber(L, static_cast<double>(proof.size));
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, proof.toc_entries);
+  lua_setfield(L, -2, "toc_entries");
+  if (!proof.plan_id.empty()) {
+    set_string(L, "taken_at", proof.taken_at);
+    set_string(L, "plan", proof.plan_id);
+  }
+}
 migrations::Consent plan_consent(lua_State* L, int index) {
   migrations::Consent c = check_state(L, index).consent;
   const auto& host = host_state(L);
@@ -434,7 +429,7 @@ int plan_new(lua_State* L) {
   o.server_version = conn.server_version();
   auto& host = host_state(L);
   if (!host.policy_set) throw ConfigError("migrations.plan: the run's policy is not set (runbooks run through the runbook core)");
-  migrations::Ledger l(conn, split_ledger(ledger));
+  migrations::Ledger l(conn, migrations::LedgerName::parse(ledger));
   auto state = std::make_unique<PlanState>();
   state->made_at = fs::file_time_type::clock::now();
   state->plan = migrations::make_plan(chain, l.read(), ledger, o, host.policy);

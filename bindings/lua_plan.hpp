@@ -13,6 +13,8 @@ migrations::Chain& check_chain(lua_State* L, int index);
 migrations::Plan& check_plan(lua_State* L, int index);
 // What this run did for the plan, with the run's own confirmation counted (host.confirm).
 migrations::Consent plan_consent(lua_State* L, int index);
+// Pushes {path, sha256, size, toc_entries[, taken_at, plan]}.
+void push_backup_proof(lua_State* L, const migrations::BackupProof& proof);
 // Pushes a status table (bindings/lua_migrations.cpp).
 void push_status(lua_State* L, const migrations::Status& st);
 // migrations.plan(conn, chain, opts) -> plan

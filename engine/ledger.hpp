@@ -26,6 +26,18 @@ struct LedgerName {
   std::string schema = "public";
   std::string table = "schema_migrations";
   std::string qualified() const { return schema + "." + table; }
+  // "schema.table", or "table" in schema public; empty: the default ledger.
+  static LedgerName parse(const std::string& text) {
+    LedgerName n;
+    if (text.empty()) return n;
+    const auto dot = text.find('.');
+    if (dot == std::string::npos) n.table = text;
+    else {
+      n.schema = text.substr(0, dot);
+      n.table = text.substr(dot + 1);
+    }
+    return n;
+  }
 };
 
 class Ledger {
