@@ -97,16 +97,19 @@ const char* kSleeper =
     "  },\n"
     "}\n";
 
-// Starts `runbook sleeper.lua` in `dir` with its output in dir/output.txt; returns its pid.
-pid_t spawn_sleeper(const rbtest::TempDir& dir) {
-  dir.write("sleeper.lua", kSleeper);
+// Starts `runbook ARGS...` in `dir` with its output in dir/output.txt; returns its pid.
+pid_t spawn_runbook(const rbtest::TempDir& dir, const std::vector<std::string>& runbook_args,
+                    const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
   env_strings.push_back("NO_COLOR=1");
+  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::vector<std::string> args{RUNBOOK_BINARY, "sleeper.lua", "--journal", dir.path() + "/journal"};
+  std::vector<std::string> args{RUNBOOK_BINARY};
+  args.insert(args.end(), runbook_args.begin(), runbook_args.end());
+  args.insert(args.end(), {"--journal", dir.path() + "/journal"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -122,6 +125,12 @@ pid_t spawn_sleeper(const rbtest::TempDir& dir) {
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("posix_spawn failed");
   return pid;
+}
+
+// Starts `runbook sleeper.lua` in `dir`.
+pid_t spawn_sleeper(const rbtest::TempDir& dir) {
+  dir.write("sleeper.lua", kSleeper);
+  return spawn_runbook(dir, {"sleeper.lua"});
 }
 
 // Fields of /proc/<pid>/stat after the command name: state is [0], ppid [1], pgid [2].
@@ -220,4 +229,45 @@ TEST_CASE("^C stops a shell.run command: SIGTERM to its process group, exit code
 
 TEST_CASE("SIGTERM stops a shell.run command the same way, exit code 3", "[cli][interrupt][shell]") {
   check_stopped_by(SIGTERM, "SIGTERM");
+}
+
+// A real, long pg_dump: the backup waits for a table another session holds exclusively.
+TEST_CASE("^C during apply-prod's pg_dump stops it within 5 s: exit 3, record interrupted, nothing applied",
+          "[cli][interrupt][backup]") {
+  rbtest::TempDir dir;
+  rbtest::TempDatabase db;
+  dir.write("migrations/0001_t.up.sql", "CREATE TABLE t (id int);\n");
+  auto base = rbtest::run_runbook(dir, db, "apply.lua", {"--yes", "-q", "--set", "backup_dir=" + dir.path() + "/b0"});
+  REQUIRE(base.code == 0);
+  dir.write("migrations/0002_u.up.sql", "CREATE TABLE u (id int);\n");
+  auto holder = db.connect();
+  holder.run_script("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+  const pid_t pid = spawn_runbook(dir, {"apply-prod.lua", "--confirm", "PROD-OK"}, {"DATABASE_URL=" + db.url()});
+  bool dumping = false;
+  for (int i = 0; i < 300 && !dumping; ++i) {
+    dumping = db.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'") > 0;
+    if (!dumping) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!dumping) kill(pid, SIGKILL);
+  REQUIRE(dumping);
+  const auto at = std::chrono::steady_clock::now();
+  REQUIRE(kill(pid, SIGINT) == 0);
+  int status = 0;
+  const bool ended = wait_within(pid, std::chrono::seconds(5), status);
+  const std::string output = rbtest::read_file(dir.path() + "/output.txt");
+  INFO(output);
+  CHECK(ended);
+  CHECK(std::chrono::steady_clock::now() - at < std::chrono::seconds(5));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  holder.run_script("ROLLBACK");
+  CHECK(db.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'") == 0);
+  CHECK(db.count("SELECT to_regclass('public.u') IS NULL") == 1);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
+  nlohmann::json rec;
+  for (const auto& f : rbtest::files_in(dir.path() + "/journal", ".json")) {
+    auto r = nlohmann::json::parse(rbtest::read_file(f));
+    if (r.value("runbook", "") == "apply-prod") rec = r;
+  }
+  CHECK(rec["status"] == "interrupted");
 }
