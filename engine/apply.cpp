@@ -103,12 +103,12 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
       const auto& st = script.statements[idx - first];
       where = " at statement " + std::to_string(idx - first + 1) + " of " +
               std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) + ")";
-      throw StepError(label + " failed" + where + ": " + failure.message + "\n    " + excerpt(st.text) +
+      throw StepError(label + " failed" + where + ": " + failure.explained() + "\n    " + excerpt(st.text) +
                       "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
     }
     if (idx < first) where = " while setting timeouts";
     else where = " while recording it in the ledger";
-    throw StepError(label + " failed" + where + ": " + failure.message +
+    throw StepError(label + " failed" + where + ": " + failure.explained() +
                     "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
   }
 }
@@ -192,7 +192,7 @@ void rehearse_migrations(db::Connection& conn, const std::vector<PlannedMigratio
         const auto& st = script.statements[static_cast<std::size_t>(failed)];
         throw StepError("rehearsal of migration " + m.name + " failed at statement " + std::to_string(failed + 1) +
                         " of " + std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) +
-                        "): " + failure.message + "\n    " + excerpt(st.text) +
+                        "): " + failure.explained() + "\n    " + excerpt(st.text) +
                         (skipped ? "\n  (" + std::to_string(skipped) + " earlier migration(s) could not be rehearsed and were skipped)" : "") +
                         "\n  Nothing was changed: the rehearsal was rolled back.");
       }
@@ -337,7 +337,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
         if (cancelled(obs))
           throw AbortError(label + " was cancelled by the operator (" + cancel::reason() + ")"
                            "\n  The file manages its own transaction; check what it committed before recording it.");
-        throw StepError(label + " failed: " + db::failure_of(e).message +
+        throw StepError(label + " failed: " + db::failure_of(e).explained() +
                         "\n  The file manages its own transaction; check what it committed before recording it.");
       }
       out.ms = ms_since(start);
@@ -365,7 +365,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
           const std::string message =
               label + (stopped ? " was cancelled by the operator (" + cancel::reason() + ")" : std::string(" failed")) +
               " at statement " + std::to_string(k + 1) + " of " + std::to_string(n) + " (line " +
-              std::to_string(stmt.line) + "): " + f.message + "\n    " + excerpt(stmt.text) +
+              std::to_string(stmt.line) + "): " + f.explained() + "\n    " + excerpt(stmt.text) +
               "\n  It runs outside a transaction, so " + std::to_string(k) +
               " statement(s) before it stay applied. The ledger marks it dirty; repair by hand "
               "(e.g. DROP INDEX CONCURRENTLY an invalid index), then resolve it as applied or "
@@ -439,7 +439,7 @@ ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, c
           try {
             conn.run_script(stmt.text);
           } catch (const std::exception& e) {
-            throw StepError(label + " failed (line " + std::to_string(stmt.line) + "): " + db::failure_of(e).message +
+            throw StepError(label + " failed (line " + std::to_string(stmt.line) + "): " + db::failure_of(e).explained() +
                             "\n    " + excerpt(stmt.text) + "\n  The ledger still lists the migration as applied.");
           }
         }

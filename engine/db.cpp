@@ -89,6 +89,26 @@ std::string first_line(const std::string& s) {
   return line;
 }
 
+// The server's DETAIL and HINT lines of an error ("DETAIL:  Key (id)=(1) already exists."),
+// as "\n    DETAIL: ..." lines: what the operator needs to act on.
+std::string detail_lines(const std::string& s) {
+  std::string out;
+  std::size_t start = s.find('\n');
+  while (start != std::string::npos) {
+    const std::size_t next = s.find('\n', start + 1);
+    std::string line = s.substr(start + 1, next == std::string::npos ? std::string::npos : next - start - 1);
+    line.erase(0, line.find_first_not_of(' '));  // also our own "\n    DETAIL: ..." form
+    for (const char* tag : {"DETAIL:", "HINT:"})
+      if (line.rfind(tag, 0) == 0) {
+        std::string text = line.substr(std::string(tag).size());
+        text.erase(0, text.find_first_not_of(' '));
+        out += "\n    " + std::string(tag) + " " + text;
+      }
+    start = next;
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -153,6 +173,7 @@ std::string with_keepalives(const std::string& conninfo) {
 SqlFailure failure_of(const std::exception& e) {
   SqlFailure f;
   f.message = first_line(e.what());
+  f.detail = detail_lines(e.what());
   if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     f.sqlstate = sql->sqlstate();
     f.query = sql->query();
@@ -169,7 +190,7 @@ auto translated(Fn&& fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const pqxx::sql_error& e) {
-    throw SqlError(first_line(e.what()), e.sqlstate());
+    throw SqlError(first_line(e.what()) + detail_lines(e.what()), e.sqlstate());
   } catch (const pqxx::broken_connection& e) {
     throw StepError("lost the database connection: " + first_line(e.what()));
   }

@@ -50,6 +50,11 @@ struct SqlFailure {
   std::string message;   // server message, first line
   std::string sqlstate;  // e.g. "55P03" (lock_not_available)
   std::string query;
+  std::string detail;    // the server's DETAIL and HINT, as "\n    DETAIL: ..." lines
+  // The message with DETAIL, HINT and SQLSTATE: what an operator-facing error shows.
+  std::string explained() const {
+    return message + detail + (sqlstate.empty() ? "" : "\n    SQLSTATE " + sqlstate);
+  }
 };
 
 class Connection {

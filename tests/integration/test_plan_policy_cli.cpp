@@ -409,3 +409,20 @@ TEST_CASE("property: no selection of rollback's steps rolls back without confirm
   }
   CHECK(changes > 0);
 }
+
+TEST_CASE("a failed migration names the statement with the server's DETAIL and SQLSTATE, and says what to do next",
+          "[cli][errors]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/0001_t.sql", "CREATE TABLE t (id int PRIMARY KEY);\nINSERT INTO t VALUES (1);\n");
+  dir.write("migrations/0002_dup.sql", "INSERT INTO t VALUES (2);\nINSERT INTO t VALUES (1);\n");
+  auto r = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
+  INFO(r.all());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("0002_dup.sql failed at statement 2 of 2 (line 2)") != std::string::npos);
+  CHECK(r.err.find("DETAIL: Key (id)=(1) already exists.") != std::string::npos);
+  CHECK(r.err.find("SQLSTATE 23505") != std::string::npos);
+  CHECK(r.err.find("1 of the plan's 2 migration(s) are committed, 1 are not") != std::string::npos);
+  CHECK(r.err.find("runbook rollback.lua --set count=1") != std::string::npos);
+  CHECK(r.err.find("lib/migrate.lua:") == std::string::npos);  // no internal location for the operator
+}
