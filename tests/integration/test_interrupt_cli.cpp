@@ -271,3 +271,45 @@ TEST_CASE("^C during apply-prod's pg_dump stops it within 5 s: exit 3, record in
   }
   CHECK(rec["status"] == "interrupted");
 }
+
+// Two real apply-prod runs on one database: the second cannot get the migration lock while the
+// first applies, so it pauses no workers, enters no maintenance, takes no backup and — in its
+// failure handler — resumes nothing.
+TEST_CASE("two concurrent apply-prod runs: the one without the lock runs no hook and takes no backup",
+          "[cli][plan][lock][concurrent]") {
+  rbtest::TempDir dir;
+  rbtest::TempDatabase db;
+  dir.write("migrations/0001_slow.up.sql", "CREATE TABLE slow (id int);\nSELECT pg_sleep(4);\n");
+  const std::string d = dir.path();
+  dir.write("environments.lua",
+            "local function env(tag) return { database_env = 'TEST_DB_URL', backup_dir = '" + d + "/backups-' .. tag,\n"
+            "  hooks = { pause_workers = { 'touch', '" + d + "/paused-' .. tag }, resume_workers = { 'touch', '" + d +
+                "/resumed-' .. tag } } } end\n"
+            "return { first = env('first'), second = env('second') }\n");
+  const std::vector<std::string> env{"TEST_DB_URL=" + db.url()};
+  const pid_t first = spawn_runbook(dir, {"apply-prod.lua", "--env", "first", "--confirm", "PROD-OK"}, env);
+  bool applying = false;
+  for (int i = 0; i < 300 && !applying; ++i) {
+    applying = db.count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()") > 0;
+    if (!applying) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!applying) kill(first, SIGKILL);
+  REQUIRE(applying);
+  auto second = rbtest::run_cli({"apply-prod.lua", "--env", "second", "--confirm", "PROD-OK", "--set", "lock_wait=1s",
+                                 "--journal", d + "/journal"},
+                                {{"TEST_DB_URL", db.url()}}, d);
+  INFO(second.all());
+  CHECK(second.code == 3);
+  CHECK(second.err.find("another runner holds the migration lock") != std::string::npos);
+  CHECK(!std::filesystem::exists(d + "/paused-second"));
+  CHECK(!std::filesystem::exists(d + "/resumed-second"));
+  CHECK(rbtest::listing(d + "/backups-second").empty());
+  int status = 0;
+  REQUIRE(wait_within(first, std::chrono::seconds(30), status));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(std::filesystem::exists(d + "/paused-first"));
+  CHECK(std::filesystem::exists(d + "/resumed-first"));
+  CHECK(rbtest::listing(d + "/backups-first").size() == 1);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
+}
