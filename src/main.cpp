@@ -19,8 +19,9 @@ const char* kExitCodes =
     "  0  success\n"
     "  1  a step failed (SQL error, command failed, ...)\n"
     "  2  usage or configuration error (bad option, parameter, runbook or environments file)\n"
-    "  3  aborted (confirmation refused or missing, lock not acquired, interrupted)\n"
-    "  4  verification failed (parity FAIL, post-verify FAIL, drift)\n";
+    "  3  aborted (confirmation refused or missing, a requirement of the plan unmet, lock not acquired,\n"
+    "     the ledger moved since the plan, interrupted)\n"
+    "  4  verification failed (parity FAIL, post-verify FAIL, drift, a saved --plan that no longer matches)\n";
 
 void setup_logging(int verbosity, bool color) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(color ? spdlog::color_mode::automatic
