@@ -1,0 +1,1 @@
+DROP INDEX idx_device_battery_level;

@@ -1,0 +1,1 @@
+ALTER TABLE icinga_user ADD COLUMN email varchar(254);

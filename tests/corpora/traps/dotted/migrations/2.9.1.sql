@@ -1,0 +1,1 @@
+CREATE INDEX idx_icinga_user_email ON icinga_user (email);

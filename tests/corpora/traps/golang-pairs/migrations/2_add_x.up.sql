@@ -1,0 +1,1 @@
+ALTER TABLE artifact ADD COLUMN x varchar(64);

@@ -1,0 +1,5 @@
+-- CreateEnum
+CREATE TYPE "ChartType" AS ENUM ('LINE', 'BAR', 'PIVOT');
+
+-- AlterTable
+ALTER TABLE "traces" ADD COLUMN "chart_type" "ChartType";

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS splits_maturity_timestamp_idx;

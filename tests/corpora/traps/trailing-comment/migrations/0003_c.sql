@@ -1,0 +1,2 @@
+CREATE TABLE session (id uuid PRIMARY KEY, account_id bigint NOT NULL REFERENCES account (id));
+CREATE VIEW account_sessions AS SELECT a.email, s.id AS session_id FROM account a JOIN session s ON s.account_id = a.id

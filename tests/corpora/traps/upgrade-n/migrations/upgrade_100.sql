@@ -1,0 +1,1 @@
+ALTER TABLE director_host ADD CONSTRAINT director_host_zone FOREIGN KEY (zone_id) REFERENCES director_zone (id) ON DELETE RESTRICT;
