@@ -156,14 +156,20 @@ void push_outcomes(lua_State* L, const migrations::ApplyResult& r) {
   }
 }
 
-// migrations.load(dir) -> chain
+// migrations.load(dir [, {layout=}]) -> chain
 int mig_load(lua_State* L) {
   const std::string dir = check_string(L, 1);
+  std::string layout;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "layout");
+    if (lua_isstring(L, -1)) layout = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
   auto* h = static_cast<ChainHandle*>(lua_newuserdata(L, sizeof(ChainHandle)));
   h->chain = nullptr;
   luaL_getmetatable(L, kChainType);
   lua_setmetatable(L, -2);
-  h->chain = new migrations::Chain(migrations::load_chain(dir));
+  h->chain = new migrations::Chain(migrations::load_chain(dir, layout));
   return 1;
 }
 
@@ -194,7 +200,12 @@ int chain_directory(lua_State* L) {
 }
 
 int chain_layout(lua_State* L) {
-  lua_pushstring(L, migrations::to_string(check_chain(L, 1).layout));
+  lua_pushstring(L, check_chain(L, 1).layout.c_str());
+  return 1;
+}
+
+int chain_ordering(lua_State* L) {
+  lua_pushstring(L, check_chain(L, 1).ordering.c_str());
   return 1;
 }
 
@@ -318,6 +329,7 @@ const luaL_Reg kChainMethods[] = {
     {"get", guarded<chain_get>},
     {"directory", guarded<chain_directory>},
     {"layout", guarded<chain_layout>},
+    {"ordering", guarded<chain_ordering>},
     {nullptr, nullptr},
 };
 

@@ -6,34 +6,23 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <set>
 #include <sstream>
 
 #include "engine/errors.hpp"
 #include "engine/hash.hpp"
+#include "engine/layout.hpp"
 
 namespace fs = std::filesystem;
 
 namespace rb::migrations {
 
-const char* to_string(Layout layout) {
-  switch (layout) {
-    case Layout::flat: return "flat";
-    case Layout::up_down: return "up/down";
-    case Layout::directory: return "directory";
-    case Layout::dbmate: return "dbmate";
-  }
-  return "?";
-}
-
-namespace {
-
-std::string read_file(const fs::path& path) {
+std::string read_migration_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("cannot read migration " + path.string() + ": " + std::strerror(errno));
+  if (!in) throw ConfigError("cannot read migration " + path + ": " + std::strerror(errno));
   std::ostringstream buf;
   buf << in.rdbuf();
-  if (in.bad()) throw ConfigError("cannot read migration " + path.string() + ": read error");
+  if (in.bad()) throw ConfigError("cannot read migration " + path + ": read error");
   return buf.str();
 }
 
@@ -41,28 +30,27 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// dbmate keeps up and down in one file, separated by marker comments.
-bool split_dbmate(const std::string& text, std::string& up, std::string& down) {
-  auto up_at = text.find("-- migrate:up");
-  if (up_at == std::string::npos) return false;
-  auto down_at = text.find("-- migrate:down");
-  auto line_end = [&](std::size_t at) {
-    auto nl = text.find('\n', at);
-    return nl == std::string::npos ? text.size() : nl + 1;
-  };
-  if (down_at == std::string::npos) {
-    up = text.substr(line_end(up_at));
-  } else if (down_at > up_at) {
-    up = text.substr(line_end(up_at), down_at - line_end(up_at));
-    down = text.substr(line_end(down_at));
-  } else {
-    down = text.substr(line_end(down_at), up_at - line_end(down_at));
-    up = text.substr(line_end(up_at));
-  }
-  return true;
+bool starts_with_digit(const std::string& s) { return !s.empty() && std::isdigit(static_cast<unsigned char>(s[0])); }
+
+std::string leading_digits(const std::string& s) {
+  std::size_t n = 0;
+  while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
+  return s.substr(0, n);
 }
 
-}  // namespace
+int compare_numbers(const std::string& a, const std::string& b) { return compare_versions(a, b); }
+
+const std::vector<const LayoutModule*>& layouts() {
+  static const std::vector<const LayoutModule*> all{&kDbmateLayout, &kSqlxLayout,          &kDieselLayout,
+                                                    &kPrismaLayout, &kGolangMigrateLayout, &kFlatLayout};
+  return all;
+}
+
+const LayoutModule* find_layout(const std::string& name) {
+  for (const auto* l : layouts())
+    if (name == l->name) return l;
+  return nullptr;
+}
 
 std::string version_of(const std::string& name) {
   std::size_t start = 0;
@@ -71,8 +59,8 @@ std::string version_of(const std::string& name) {
   if (start >= name.size() || !std::isdigit(static_cast<unsigned char>(name[start]))) return "";
   auto end = name.find('_', start);
   std::string v = name.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  // A name without "_" such as "0001.sql": drop the extension.
-  if (end == std::string::npos) v = v.substr(0, v.find('.'));
+  // A name without "_" such as "0001.sql" or "2.11.0.sql": the whole name without ".sql".
+  if (end == std::string::npos && ends_with(v, ".sql")) v.resize(v.size() - 4);
   return v;
 }
 
@@ -116,122 +104,92 @@ int Chain::index_of(const std::string& key) const {
   return -1;
 }
 
-Chain load_chain(const std::string& directory) {
+namespace {
+
+DirListing list_directory(const std::string& directory) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec))
     throw ConfigError("migrations directory " + directory + " does not exist or is not a directory");
-  Chain chain;
-  chain.directory = directory;
-
-  std::vector<fs::path> flat, ups, downs, dirs;
+  DirListing l;
+  l.directory = directory;
+  while (l.directory.size() > 1 && l.directory.back() == '/') l.directory.pop_back();
   for (const auto& entry : fs::directory_iterator(directory, ec)) {
-    const std::string file = entry.path().filename().string();
-    if (file.empty() || file[0] == '.') continue;
-    if (entry.is_directory()) {
-      if (fs::exists(entry.path() / "up.sql") || fs::exists(entry.path() / "migration.sql"))
-        dirs.push_back(entry.path());
-      else if (!version_of(file).empty())
-        throw ConfigError("migration directory " + entry.path().string() +
-                          " has neither up.sql nor migration.sql");
-    } else if (ends_with(file, ".up.sql")) {
-      ups.push_back(entry.path());
-    } else if (ends_with(file, ".down.sql")) {
-      downs.push_back(entry.path());
-    } else if (ends_with(file, ".sql")) {
-      flat.push_back(entry.path());
-    }
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    if (entry.is_directory(ec)) l.dirs.push_back(name);
+    else l.files.push_back(name);
   }
   if (ec) throw ConfigError("cannot list migrations directory " + directory + ": " + ec.message());
+  std::sort(l.files.begin(), l.files.end());
+  std::sort(l.dirs.begin(), l.dirs.end());
+  return l;
+}
 
-  const int kinds = !flat.empty() + !(ups.empty() && downs.empty()) + !dirs.empty();
-  if (kinds > 1) {
-    auto example = [](const std::vector<fs::path>& v) { return v.empty() ? std::string() : v.front().filename().string(); };
-    throw ConfigError("migrations directory " + directory +
-                      " mixes layouts (e.g. " + example(flat) + " " + example(ups) + " " +
-                      example(dirs) + "); use one layout per directory");
+// The layout that recognises every migration-looking entry, most specific first; a directory
+// that no single layout explains is an error naming an entry of each.
+const LayoutModule& detect(const DirListing& l) {
+  std::set<std::string> all;
+  std::vector<std::pair<const LayoutModule*, std::vector<std::string>>> claims;
+  for (const auto* layout : layouts()) {
+    auto claimed = layout->recognise(l);
+    all.insert(claimed.begin(), claimed.end());
+    claims.emplace_back(layout, std::move(claimed));
   }
+  // Every SQL file and versioned directory must be explained: none is silently skipped.
+  for (const auto& f : l.files)
+    if (ends_with(f, ".sql")) all.insert(f);
+  for (const auto& d : l.dirs)
+    if (starts_with_digit(d)) all.insert(d);
+  if (all.empty()) return kFlatLayout;       // an empty chain
+  for (const auto& [layout, claimed] : claims)
+    if (claimed.size() == all.size()) return *layout;
+  // Name the two layouts that explain the most entries, with an entry only each explains.
+  std::sort(claims.begin(), claims.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  std::string msg = "migrations directory " + l.directory + " mixes layouts: no single layout explains every file:";
+  for (std::size_t i = 0; i < claims.size() && i < 2 && !claims[i].second.empty(); ++i)
+    msg += "\n  - " + std::string(claims[i].first->name) + " (" + claims[i].first->pattern + ") explains " +
+           std::to_string(claims[i].second.size()) + " of " + std::to_string(all.size()) + " entries, e.g. " +
+           claims[i].second.front();
+  for (const auto& e : all) {
+    const auto& best = claims.front().second;
+    if (std::find(best.begin(), best.end(), e) == best.end()) {
+      msg += "\n  - not " + std::string(claims.front().first->name) + ": " + l.path(e);
+      break;
+    }
+  }
+  msg += "\n  Use one layout per directory, or choose one with --set layout=NAME (";
+  for (const auto* layout : layouts()) msg += std::string(layout->name) + (layout == layouts().back() ? ")" : ", ");
+  throw ConfigError(msg);
+}
 
-  auto add = [&](Migration m, const fs::path& where) {
-    m.version = version_of(m.name);
-    if (m.version.empty())
-      throw ConfigError("migration " + where.string() + " has no version prefix (expected e.g. 0001_name)");
-    chain.migrations.push_back(std::move(m));
-  };
+}  // namespace
 
-  if (!dirs.empty()) {
-    chain.layout = Layout::directory;
-    for (const auto& d : dirs) {
-      Migration m;
-      m.name = d.filename().string();
-      const bool diesel = fs::exists(d / "up.sql");
-      m.up_path = (d / (diesel ? "up.sql" : "migration.sql")).string();
-      m.up_sql = read_file(m.up_path);
-      if (diesel && fs::exists(d / "down.sql")) {
-        m.down_path = (d / "down.sql").string();
-        m.down_sql = read_file(m.down_path);
-      }
-      add(std::move(m), d);
+Chain load_chain(const std::string& directory, const std::string& layout_name) {
+  const DirListing listing = list_directory(directory);
+  const LayoutModule* layout = nullptr;
+  if (!layout_name.empty()) {
+    layout = find_layout(layout_name);
+    if (!layout) {
+      std::string names;
+      for (const auto* l : layouts()) names += (names.empty() ? "" : ", ") + std::string(l->name);
+      throw ConfigError("unknown layout '" + layout_name + "' (one of: " + names + ")");
     }
-  } else if (!ups.empty() || !downs.empty()) {
-    chain.layout = Layout::up_down;
-    std::map<std::string, fs::path> down_by_stem;
-    for (const auto& d : downs) {
-      std::string f = d.filename().string();
-      down_by_stem[f.substr(0, f.size() - std::strlen(".down.sql"))] = d;
-    }
-    for (const auto& u : ups) {
-      std::string f = u.filename().string();
-      std::string stem = f.substr(0, f.size() - std::strlen(".up.sql"));
-      Migration m;
-      m.name = f;
-      m.up_path = u.string();
-      m.up_sql = read_file(u);
-      if (auto it = down_by_stem.find(stem); it != down_by_stem.end()) {
-        m.down_path = it->second.string();
-        m.down_sql = read_file(it->second);
-        down_by_stem.erase(it);
-      }
-      add(std::move(m), u);
-    }
-    if (!down_by_stem.empty())
-      throw ConfigError("down script " + down_by_stem.begin()->second.string() +
-                        " has no matching .up.sql file");
   } else {
-    chain.layout = Layout::flat;
-    bool any_dbmate = false;
-    for (const auto& f : flat) {
-      Migration m;
-      m.name = f.filename().string();
-      m.up_path = f.string();
-      std::string text = read_file(f);
-      std::string up, down;
-      if (split_dbmate(text, up, down)) {
-        any_dbmate = true;
-        m.sha256 = sha256_hex(text);
-        m.dbmate_file = text;
-        m.up_sql = std::move(up);
-        m.down_sql = std::move(down);
-        if (!m.down_sql.empty()) m.down_path = m.up_path;
-      } else {
-        m.up_sql = std::move(text);
-      }
-      add(std::move(m), f);
-    }
-    if (any_dbmate) chain.layout = Layout::dbmate;
+    layout = &detect(listing);
   }
-
-  for (auto& m : chain.migrations)
+  for (const auto& d : listing.dirs)
+    if (starts_with_digit(d) && layout != &kDieselLayout && layout != &kPrismaLayout)
+      throw ConfigError("migration directory " + listing.path(d) + " is not a " + layout->name + " migration (" +
+                        layout->pattern + ")");
+  Chain chain;
+  chain.directory = directory;
+  chain.layout = layout->name;
+  chain.ordering = layout->ordering;
+  chain.migrations = layout->load(listing);
+  std::set<std::string> names;
+  for (auto& m : chain.migrations) {
     if (m.sha256.empty()) m.sha256 = sha256_hex(m.up_sql);
-
-  std::sort(chain.migrations.begin(), chain.migrations.end(), [](const Migration& a, const Migration& b) {
-    int c = compare_versions(a.version, b.version);
-    return c != 0 ? c < 0 : a.name < b.name;
-  });
-  for (std::size_t i = 1; i < chain.migrations.size(); ++i) {
-    const auto& a = chain.migrations[i - 1];
-    const auto& b = chain.migrations[i];
-    if (compare_versions(a.version, b.version) == 0)
-      throw ConfigError("duplicate migration version " + b.version + ": " + a.up_path + " and " + b.up_path);
+    if (!names.insert(m.name).second) throw ConfigError("duplicate migration name " + m.name + " in " + directory);
   }
   return chain;
 }

@@ -5,14 +5,6 @@
 
 namespace rb::migrations {
 
-enum class Layout {
-  flat,       // 0001_name.sql
-  up_down,    // 0001_name.up.sql + optional 0001_name.down.sql (golang-migrate, sqlx)
-  directory,  // 0001_name/up.sql + down.sql (diesel) or 0001_name/migration.sql (Prisma)
-  dbmate,     // 0001_name.sql with "-- migrate:up" / "-- migrate:down" sections
-};
-const char* to_string(Layout layout);
-
 struct Migration {
   std::string version;   // "0001", "20240101120000", "2024-01-01-120000"
   std::string name;      // ledger key: file name, or directory name for the directory layout
@@ -22,11 +14,14 @@ struct Migration {
   std::string down_sql;
   std::string sha256;    // of the up file's bytes (the whole file for dbmate)
   std::string dbmate_file;  // dbmate only: the whole file, which is what sha256 covers
+  std::string no_transaction;  // the layout's directive to run outside a transaction, e.g.
+                               // "sqlx directive -- no-transaction"; empty: the SQL decides
 };
 
 struct Chain {
   std::string directory;
-  Layout layout = Layout::flat;
+  std::string layout;    // the layout module's name: "flat", "golang-migrate", "diesel", ...
+  std::string ordering;  // its ordering rule, in words
   std::vector<Migration> migrations;  // in apply order
 
   const Migration* find(const std::string& name_or_version) const;
@@ -34,9 +29,11 @@ struct Chain {
   int index_of(const std::string& name_or_version) const;
 };
 
-// Reads every migration once and hashes it. Throws rb::ConfigError naming the file for
-// duplicates, unreadable files, missing versions, orphan down scripts and mixed layouts.
-Chain load_chain(const std::string& directory);
+// Reads every migration once and hashes it, with the rules of `layout` (a name from
+// engine/layout.hpp) or, when empty, of the layout detected from the directory. Throws
+// rb::ConfigError naming the file for duplicates, unreadable files, orphan down scripts, an
+// unknown layout and a directory that two layouts claim.
+Chain load_chain(const std::string& directory, const std::string& layout = "");
 
 // Version order: numeric chunks compare as numbers ("2" < "10"), the rest as text.
 int compare_versions(const std::string& a, const std::string& b);

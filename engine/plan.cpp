@@ -41,9 +41,12 @@ PlannedMigration planned(const Migration& m, bool rollback, int server_version, 
   p.sql = rollback ? m.down_sql : m.up_sql;
   p.gap = gap;
   p.script = sql::analyze(p.sql, p.path, server_version);
-  p.tx = p.script.manages_own_transaction ? TxMode::own
-         : p.script.needs_no_transaction  ? TxMode::no_transaction
-                                          : TxMode::transactional;
+  // The layout's directive (sqlx -- no-transaction, diesel run_in_transaction = false, dbmate
+  // transaction:false) applies to the up script only.
+  const bool directive = !rollback && !m.no_transaction.empty();
+  p.tx = p.script.manages_own_transaction                 ? TxMode::own
+         : p.script.needs_no_transaction || directive     ? TxMode::no_transaction
+                                                          : TxMode::transactional;
   for (auto& f : sql::lint(p.script, p.path)) {
     // create-extension is a question for the server (is it available?), not a finding to
     // acknowledge: the plan lists the extensions instead.

@@ -55,9 +55,11 @@ local function write(ctx)
   end
   local dir, layout = chain:directory(), chain:layout()
   local path, down_path
-  if layout == "directory" then
+  if layout == "diesel" then
     path, down_path = dir .. "/" .. name .. "/up.sql", dir .. "/" .. name .. "/down.sql"
-  elseif layout == "up/down" then
+  elseif layout == "prisma" then
+    path = dir .. "/" .. name .. "/migration.sql"
+  elseif layout == "golang-migrate" or layout == "sqlx" then
     path, down_path = dir .. "/" .. name .. ".up.sql", dir .. "/" .. name .. ".down.sql"
   elseif layout == "dbmate" then
     path = dir .. "/" .. name .. ".sql"
@@ -68,7 +70,7 @@ local function write(ctx)
   files.write(path, up)
   -- Reverting the revert re-applies the original: the fix's down script is the original up.
   if down_path then files.write(down_path, "-- Undoes the forward fix " .. name .. ": re-applies " .. m.name .. ".\n\n" .. m.up_sql) end
-  ctx.state.fix = { name = layout == "directory" and name or (path:match("[^/]+$")), path = path, sql = up, template = not m.has_down }
+  ctx.state.fix = { name = (layout == "diesel" or layout == "prisma") and name or (path:match("[^/]+$")), path = path, sql = up, template = not m.has_down }
   ctx:artifact("forward_fix", { reverts = m.name, path = path })
 end
 
@@ -109,6 +111,7 @@ return runbook.define {
     { name = "name", type = "string", default = "", help = "name of the new migration (default revert_<name>)" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for the fix" },
   },
   settings = { confirm = false },

@@ -13,6 +13,7 @@ return runbook.define {
   params = {
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory (for parity)" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
   },
   steps = {
     runbook.step("connect", "Connect to the database", preflight.connect),

@@ -22,9 +22,11 @@ M.ledger_opts = ledger_opts
 --- The chain of this run, loaded (read and hashed) once.
 function M.chain(ctx)
   if not ctx.state.chain then
-    ctx.state.chain = migrations.load(ctx.params.migrations)
-    local list = ctx.state.chain:list()
-    ctx:detail("loaded %d migration(s) from %s (%s layout)", #list, ctx.params.migrations, ctx.state.chain:layout())
+    local layout = ctx.params.layout
+    ctx.state.chain = migrations.load(ctx.params.migrations, { layout = layout ~= "" and layout or nil })
+    local chain = ctx.state.chain
+    ctx:detail("loaded %d migration(s) from %s (%s layout%s; order: %s)", #chain:list(), ctx.params.migrations,
+      chain:layout(), (layout or "") ~= "" and ", chosen" or ", detected", chain:ordering())
   end
   return ctx.state.chain
 end

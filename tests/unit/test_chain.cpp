@@ -20,7 +20,6 @@
 namespace fs = std::filesystem;
 using rb::migrations::Chain;
 using rb::migrations::compare_versions;
-using rb::migrations::Layout;
 using rb::migrations::load_chain;
 using rb::migrations::Migration;
 using rb::migrations::version_of;
@@ -64,7 +63,7 @@ TEST_CASE("flat layout: *.sql files load in version order with no down scripts",
   d.write(".0004_hidden.sql", "SELECT 1;");
 
   const Chain c = load_chain(d.str());
-  CHECK(c.layout == Layout::flat);
+  CHECK(c.layout == "flat");
   CHECK(c.directory == d.str());
   REQUIRE(names(c) == std::vector<std::string>{"0001_create_a.sql", "0002_create_b.sql", "0003_alter_a.sql"});
   CHECK(c.migrations[0].version == "0001");
@@ -97,7 +96,7 @@ TEST_CASE("up/down layout: *.up.sql paired with its optional *.down.sql", "[chai
   d.write("0003_orders.down.sql", "DROP TABLE orders;\n");
 
   const Chain c = load_chain(d.str());
-  CHECK(c.layout == Layout::up_down);
+  CHECK(c.layout == "golang-migrate");
   REQUIRE(names(c) == std::vector<std::string>{"0001_users.up.sql", "0002_no_down.up.sql", "0003_orders.up.sql"});
   const Migration& m1 = c.migrations[0];
   const Migration& m2 = c.migrations[1];
@@ -122,11 +121,11 @@ TEST_CASE("directory layout (diesel): <version>_<name>/up.sql + down.sql", "[cha
   d.write("2024-02-10-080000_no_down/up.sql", "CREATE INDEX i ON users (id);\n");
 
   const Chain c = load_chain(d.str());
-  CHECK(c.layout == Layout::directory);
+  CHECK(c.layout == "diesel");
   REQUIRE(names(c) == std::vector<std::string>{"2023-12-31-235959_first", "2024-01-01-120000_create_users",
                                                "2024-02-10-080000_no_down"});
-  CHECK(c.migrations[0].version == "2023-12-31-235959");
-  CHECK(c.migrations[1].version == "2024-01-01-120000");
+  CHECK(c.migrations[0].version == "20231231235959");  // diesel drops the dashes
+  CHECK(c.migrations[1].version == "20240101120000");
   CHECK(c.migrations[0].up_sql == "CREATE SCHEMA app;\n");
   CHECK(c.migrations[0].down_sql == "DROP SCHEMA app;\n");
   CHECK(c.migrations[1].up_sql == "CREATE TABLE users (id int);\n");
@@ -145,7 +144,7 @@ TEST_CASE("directory layout (Prisma): <timestamp>_<name>/migration.sql, no down"
   d.write("migration_lock.toml", "provider = \"postgresql\"\n");
 
   const Chain c = load_chain(d.str());
-  CHECK(c.layout == Layout::directory);
+  CHECK(c.layout == "prisma");
   REQUIRE(names(c) ==
           std::vector<std::string>{"20231201000000_earlier", "20240101120000_init", "20240315093000_add_post"});
   CHECK(c.migrations[1].version == "20240101120000");
@@ -165,7 +164,7 @@ TEST_CASE("dbmate layout: -- migrate:up / -- migrate:down sections of one file",
   d.write("20240103000000_down_first.sql", "-- migrate:down\nDROP TABLE c;\n-- migrate:up\nCREATE TABLE c (id int);\n");
 
   const Chain c = load_chain(d.str());
-  CHECK(c.layout == Layout::dbmate);
+  CHECK(c.layout == "dbmate");
   REQUIRE(names(c) == std::vector<std::string>{"20240101000000_add_a.sql", "20240102000000_add_b.sql",
                                                "20240103000000_down_first.sql"});
   const Migration& a = c.migrations[0];
@@ -262,10 +261,10 @@ TEST_CASE("duplicate versions are an error naming both files", "[chain]") {
     CHECK(contains(msg, "0001_a.sql"));
     CHECK(contains(msg, "1_b.sql"));
   }
-  SECTION("directory layout") {
+  SECTION("diesel layout") {
     TempDir d;
-    d.write("20240101120000_one/migration.sql", "SELECT 1;");
-    d.write("20240101120000_two/migration.sql", "SELECT 2;");
+    d.write("2024-01-01-120000_one/up.sql", "SELECT 1;");
+    d.write("20240101120000_two/up.sql", "SELECT 2;");
     const std::string msg = config_error([&] { load_chain(d.str()); });
     CHECK(contains(msg, "20240101120000_one"));
     CHECK(contains(msg, "20240101120000_two"));
@@ -282,28 +281,121 @@ TEST_CASE("a down script without its up script is an error naming it", "[chain]"
   CHECK_FALSE(contains(msg, "0001_users.down.sql"));
 }
 
-TEST_CASE("a migration without a version prefix is an error naming the file", "[chain]") {
-  SECTION("flat") {
+TEST_CASE("flat names need no numeric prefix; an unexplained file is an error naming it", "[chain]") {
+  SECTION("flat: upgrade_N and plain names sort by version sort") {
     TempDir d;
-    d.write("0001_init.sql", "SELECT 1;");
-    d.write("create_users.sql", "CREATE TABLE users (id int);");
-    const std::string msg = config_error([&] { load_chain(d.str()); });
-    CHECK(contains(msg, "create_users.sql"));
+    d.write("upgrade_10.sql", "SELECT 10;");
+    d.write("upgrade_9.sql", "SELECT 9;");
+    d.write("upgrade_104.sql", "SELECT 104;");
+    const Chain c = load_chain(d.str());
+    CHECK(c.layout == "flat");
+    CHECK(names(c) == std::vector<std::string>{"upgrade_9.sql", "upgrade_10.sql", "upgrade_104.sql"});
+    CHECK(c.migrations[2].version == "upgrade_104");
   }
-  SECTION("up/down") {
+  SECTION("up/down: an .up.sql without a number is not a golang-migrate file") {
     TempDir d;
     d.write("0001_init.up.sql", "SELECT 1;");
     d.write("add_index.up.sql", "SELECT 2;");
     const std::string msg = config_error([&] { load_chain(d.str()); });
     CHECK(contains(msg, "add_index.up.sql"));
+    CHECK(contains(msg, "--set layout="));
   }
-  SECTION("directory") {
+  SECTION("Prisma: any directory name holding migration.sql is a migration") {
     TempDir d;
     d.write("20240101120000_init/migration.sql", "SELECT 1;");
-    d.write("unversioned_change/migration.sql", "SELECT 2;");
-    const std::string msg = config_error([&] { load_chain(d.str()); });
-    CHECK(contains(msg, "unversioned_change"));
+    d.write("unversioned change/migration.sql", "SELECT 2;");
+    const Chain c = load_chain(d.str());
+    CHECK(names(c) == std::vector<std::string>{"20240101120000_init", "unversioned change"});
   }
+}
+
+TEST_CASE("dotted versions sort as versions (sort -V)", "[chain][layout]") {
+  TempDir d;
+  for (const char* f : {"2.11.0.sql", "2.5.0.sql", "2.9.1.sql", "2.9.0.sql", "2.0.0beta3-2.0.0rc1.sql"})
+    d.write(f, "SELECT 1;");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "flat");
+  CHECK(names(c) == std::vector<std::string>{"2.0.0beta3-2.0.0rc1.sql", "2.5.0.sql", "2.9.0.sql", "2.9.1.sql",
+                                             "2.11.0.sql"});
+  CHECK(c.migrations[4].version == "2.11.0");
+  CHECK(c.index_of("2.9.1") == 3);
+}
+
+TEST_CASE("golang-migrate pairs up and down by number; titles may differ", "[chain][layout]") {
+  TempDir d;
+  d.write("30_add_x.up.sql", "ALTER TABLE t ADD COLUMN x int;");
+  d.write("30_drop_x.down.sql", "ALTER TABLE t DROP COLUMN x;");
+  d.write("1_t.up.sql", "CREATE TABLE t (id int);");
+  d.write("4_u.up.sql", "CREATE TABLE u (id int);");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "golang-migrate");
+  REQUIRE(names(c) == std::vector<std::string>{"1_t.up.sql", "4_u.up.sql", "30_add_x.up.sql"});
+  CHECK(c.migrations[2].down_sql == "ALTER TABLE t DROP COLUMN x;");
+  CHECK(c.migrations[0].down_path.empty());
+  SECTION("two ups with one number are an error naming both") {
+    d.write("30_other.up.sql", "SELECT 1;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "30_add_x.up.sql"));
+    CHECK(contains(msg, "30_other.up.sql"));
+  }
+}
+
+TEST_CASE("diesel orders by the version without dashes, bytewise", "[chain][layout]") {
+  TempDir d;
+  d.write("2017-08-31-230457_x/up.sql", "SELECT 1;");
+  d.write("20170101000000_y/up.sql", "SELECT 2;");
+  d.write("00000000000000_init/up.sql", "SELECT 0;");
+  d.write("2017-09-02-000000-0000_z/up.sql", "SELECT 3;");
+  d.write("2017-09-02-000000-0000_z/metadata.toml", "run_in_transaction = false\n");
+  d.write("2019-01-01-000000_w/up.sql", "SELECT 4;");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "diesel");
+  // 00000000000000 < 20170101000000 < 20170831230457 < 201709020000000000 < 20190101000000
+  CHECK(names(c) == std::vector<std::string>{"00000000000000_init", "20170101000000_y", "2017-08-31-230457_x",
+                                             "2017-09-02-000000-0000_z", "2019-01-01-000000_w"});
+  CHECK(c.migrations[3].version == "201709020000000000");
+  CHECK(c.migrations[3].no_transaction == "diesel metadata.toml run_in_transaction = false");
+  CHECK(c.migrations[2].no_transaction.empty());
+  SECTION("the same version twice is an error") {
+    d.write("2019-01-01-000000_again/up.sql", "SELECT 5;");
+    CHECK(contains(config_error([&] { load_chain(d.str()); }), "2019-01-01-000000_again"));
+  }
+}
+
+TEST_CASE("Prisma orders directory names bytewise; shared prefixes are allowed", "[chain][layout]") {
+  TempDir d;
+  d.write("20240304123642_traces_view_improvement/migration.sql", "SELECT 2;");
+  d.write("20240304123642_traces_view/migration.sql", "SELECT 1;");
+  d.write("20250625_add_pivot/migration.sql", "SELECT 4;");
+  d.write("20250604085536_y/migration.sql", "SELECT 3;");
+  d.write("20250714151410_z/migration.sql", "SELECT 5;");
+  d.write("migration_lock.toml", "provider = \"postgresql\"\n");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "prisma");
+  CHECK(names(c) == std::vector<std::string>{"20240304123642_traces_view", "20240304123642_traces_view_improvement",
+                                             "20250604085536_y", "20250625_add_pivot", "20250714151410_z"});
+}
+
+TEST_CASE("sqlx: -- no-transaction on the first line runs the file outside a transaction", "[chain][layout]") {
+  TempDir d;
+  d.write("1_t.up.sql", "CREATE TABLE t (id int);");
+  d.write("1_t.down.sql", "DROP TABLE t;");
+  d.write("2_idx.up.sql", "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON t (id);");
+  d.write("10_more.sql", "SELECT 1;");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "sqlx");
+  REQUIRE(names(c) == std::vector<std::string>{"1_t.up.sql", "2_idx.up.sql", "10_more.sql"});
+  CHECK(c.migrations[1].no_transaction == "sqlx directive -- no-transaction");
+  CHECK(c.migrations[0].down_sql == "DROP TABLE t;");
+}
+
+TEST_CASE("a layout can be chosen; an unknown one is an error listing them", "[chain][layout]") {
+  TempDir d;
+  d.write("1_t.up.sql", "SELECT 1;");
+  CHECK(load_chain(d.str(), "sqlx").layout == "sqlx");
+  const std::string msg = config_error([&] { load_chain(d.str(), "liquibase"); });
+  CHECK(contains(msg, "liquibase"));
+  CHECK(contains(msg, "golang-migrate"));
 }
 
 TEST_CASE("mixing layouts in one directory is an error", "[chain]") {

@@ -292,7 +292,7 @@ TEST_CASE("status: a dbmate file converted to CRLF is a line-ending difference, 
   TempDir d;
   d.write("20240101000000_a.sql", crlf);
   const Chain c = load_chain(d.dir().string());
-  REQUIRE(c.layout == rb::migrations::Layout::dbmate);
+  REQUIRE(c.layout == "dbmate");
   LedgerRow r = row(c.migrations.at(0));
   r.sha256 = sha(lf);  // applied when the file still had LF endings
   const Status st = compute_status(c, {r});

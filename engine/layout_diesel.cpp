@@ -1,0 +1,79 @@
+// diesel (diesel_migrations/src/file_based_migrations.rs): every sub-directory
+// `<version>_<name>/` holding an up.sql is a migration (down.sql optional); the version is the
+// text before the first `_` with every `-` removed, and versions compare as strings, bytewise —
+// so `2017-08-31-230457_x` (20170831230457) sorts after `20170101000000_y`, and the newer CLI's
+// `-0000` suffix makes an 18-digit version. metadata.toml with `run_in_transaction = false`
+// runs the migration outside a transaction.
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/errors.hpp"
+#include "engine/layout.hpp"
+
+namespace rb::migrations {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string diesel_version(const std::string& dir) {
+  std::string v = dir.substr(0, dir.find('_'));
+  v.erase(std::remove(v.begin(), v.end(), '-'), v.end());
+  return v;
+}
+
+std::vector<std::string> recognise(const DirListing& l) {
+  std::vector<std::string> out;
+  for (const auto& d : l.dirs)
+    if (fs::exists(l.path(d) + "/up.sql")) out.push_back(d);
+  return out;
+}
+
+// `run_in_transaction = false` on a line of its own (diesel reads the file as TOML).
+bool runs_outside_transaction(const std::string& toml) {
+  std::size_t at = 0;
+  while (at < toml.size()) {
+    std::size_t end = toml.find('\n', at);
+    if (end == std::string::npos) end = toml.size();
+    std::string line = toml.substr(at, end - at);
+    line.erase(std::remove_if(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; }),
+               line.end());
+    if (line.rfind("run_in_transaction=false", 0) == 0) return true;
+    at = end + 1;
+  }
+  return false;
+}
+
+std::vector<Migration> load(const DirListing& l) {
+  std::vector<Migration> out;
+  for (const auto& d : recognise(l)) {
+    Migration m;
+    m.name = d;
+    m.version = diesel_version(d);
+    m.up_path = l.path(d) + "/up.sql";
+    m.up_sql = read_migration_file(m.up_path);
+    if (fs::exists(l.path(d) + "/down.sql")) {
+      m.down_path = l.path(d) + "/down.sql";
+      m.down_sql = read_migration_file(m.down_path);
+    }
+    const std::string meta = l.path(d) + "/metadata.toml";
+    if (fs::exists(meta) && runs_outside_transaction(read_migration_file(meta)))
+      m.no_transaction = "diesel metadata.toml run_in_transaction = false";
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) {
+    return a.version != b.version ? a.version < b.version : a.name < b.name;
+  });
+  for (std::size_t i = 1; i < out.size(); ++i)
+    if (out[i - 1].version == out[i].version)
+      throw ConfigError("duplicate diesel migration version " + out[i].version + ": " + out[i - 1].up_path + " and " +
+                        out[i].up_path);
+  return out;
+}
+
+}  // namespace
+
+const LayoutModule kDieselLayout{"diesel",
+                                 "version = text before the first '_' without '-', compared bytewise (diesel)",
+                                 "2024-01-01-120000_create_users/up.sql + down.sql", recognise, load};
+
+}  // namespace rb::migrations
