@@ -266,7 +266,7 @@ TEST_CASE("duplicate versions are an error naming both files", "[chain]") {
     d.write("2024-01-01-120000_one/up.sql", "SELECT 1;");
     d.write("20240101120000_two/up.sql", "SELECT 2;");
     const std::string msg = config_error([&] { load_chain(d.str()); });
-    CHECK(contains(msg, "20240101120000_one"));
+    CHECK(contains(msg, "2024-01-01-120000_one"));
     CHECK(contains(msg, "20240101120000_two"));
   }
 }

@@ -1,11 +1,10 @@
+-- The new label must be committed before the index below may use it.
 BEGIN;
+ALTER TYPE job_state ADD VALUE 'failed' AFTER 'running';
 ALTER TABLE job ADD COLUMN priority integer NOT NULL DEFAULT 0;
-CREATE INDEX job_priority_idx ON job (priority);
 COMMIT;
 
 BEGIN;
-CREATE TYPE job_state AS ENUM ('queued', 'running', 'done');
-ALTER TABLE job ALTER COLUMN state DROP DEFAULT;
-ALTER TABLE job ALTER COLUMN state TYPE job_state USING state::job_state;
-ALTER TABLE job ALTER COLUMN state SET DEFAULT 'queued';
+CREATE INDEX job_failed_idx ON job (priority, id) WHERE state = 'failed';
+COMMENT ON INDEX job_failed_idx IS 'failed jobs; retried by priority';
 COMMIT;
