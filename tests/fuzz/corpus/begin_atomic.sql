@@ -1,0 +1,5 @@
+CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql
+BEGIN ATOMIC
+  SELECT a + b;
+END;
+SELECT 1;

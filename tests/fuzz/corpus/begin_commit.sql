@@ -1,0 +1,4 @@
+BEGIN;
+CREATE TABLE b (id int);
+INSERT INTO b VALUES (1);
+COMMIT;

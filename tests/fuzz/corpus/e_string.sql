@@ -1,0 +1,2 @@
+SELECT E'a\';b', E'\n;';
+SELECT 2;

@@ -1,0 +1,2 @@
+INSERT INTO t VALUES ('a;b', 'it''s;');
+SELECT ';' AS x;
