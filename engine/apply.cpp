@@ -58,7 +58,7 @@ std::string plan_text(const sql::Script& script, const std::string& path, const 
       break;
     }
   std::string text = "-- " + path + ": " + how + "; then " + ledger_step + "\n";
-  for (const auto& s : script.statements) text += trim(s.text) + ";\n";
+  for (const auto& s : script.statements) text += s.text.back() == ';' ? s.text + "\n" : s.text + ";\n";
   return text;
 }
 
@@ -102,7 +102,7 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
     if (idx >= first && idx < first + script.statements.size()) {
       const auto& st = script.statements[idx - first];
       where = " at statement " + std::to_string(idx - first + 1) + " of " +
-              std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) + ")";
+              std::to_string(script.statements.size()) + " (" + sql::position_in_file(st, failure.position) + ")";
       throw StepError(label + " failed" + where + ": " + failure.explained() + "\n    " + excerpt(st.text) +
                       "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
     }
@@ -191,8 +191,8 @@ void rehearse_migrations(db::Connection& conn, const std::vector<PlannedMigratio
           throw AbortError("rehearsal cancelled by the operator (^C) during " + m.name + "; nothing was changed");
         const auto& st = script.statements[static_cast<std::size_t>(failed)];
         throw StepError("rehearsal of migration " + m.name + " failed at statement " + std::to_string(failed + 1) +
-                        " of " + std::to_string(script.statements.size()) + " (line " + std::to_string(st.line) +
-                        "): " + failure.explained() + "\n    " + excerpt(st.text) +
+                        " of " + std::to_string(script.statements.size()) + " (" +
+                        sql::position_in_file(st, failure.position) + "): " + failure.explained() + "\n    " + excerpt(st.text) +
                         (skipped ? "\n  (" + std::to_string(skipped) + " earlier migration(s) could not be rehearsed and were skipped)" : "") +
                         "\n  Nothing was changed: the rehearsal was rolled back.");
       }
@@ -329,16 +329,47 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
     if (m.tx == TxMode::own) {
+      // Statement by statement, as psql runs it: what its own COMMITs made permanent is known
+      // at every point, so a failure after one of them is recorded dirty with how far it got.
       SessionTimeouts timeouts(conn, o.lock_timeout, o.statement_timeout);
-      try {
-        conn.run_script(m.sql);
-      } catch (const std::exception& e) {
-        try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
-        if (cancelled(obs))
-          throw AbortError(label + " was cancelled by the operator (" + cancel::reason() + ")"
-                           "\n  The file manages its own transaction; check what it committed before recording it.");
-        throw StepError(label + " failed: " + db::failure_of(e).explained() +
-                        "\n  The file manages its own transaction; check what it committed before recording it.");
+      const auto n = script.statements.size();
+      std::size_t committed = 0;  // statements [0, committed) are permanent
+      bool in_block = false;
+      for (std::size_t k = 0; k < n; ++k) {
+        const auto& stmt = script.statements[k];
+        try {
+          conn.run_script(stmt.text);
+        } catch (const std::exception& e) {
+          const auto f = db::failure_of(e);
+          if (in_block) {
+            try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
+          }
+          const bool stopped = cancelled(obs);
+          std::string message = label + (stopped ? " was cancelled by the operator (" + cancel::reason() + ")" : std::string(" failed")) +
+                                " at statement " + std::to_string(k + 1) + " of " + std::to_string(n) + " (" +
+                                sql::position_in_file(stmt, f.position) + "): " + f.explained() + "\n    " + excerpt(stmt.text);
+          if (committed == 0) {
+            message += "\n  The file manages its own transaction; nothing it ran was committed, and no ledger row is recorded.";
+          } else {
+            out.ms = ms_since(start);
+            {
+              cancel::Shield keep_bookkeeping;
+              ledger.record_dirty(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id,
+                                  static_cast<int>(committed), static_cast<int>(k + 1), f.message);
+            }
+            out.status = "dirty";
+            result.migrations.push_back(out);
+            if (obs.finished) obs.finished(out);
+            message += "\n  The file manages its own transactions: statements 1-" + std::to_string(committed) +
+                       " were committed before it failed and stay applied. The ledger marks it dirty; repair by hand, "
+                       "then resolve it as applied or rolled back before applying again.";
+          }
+          if (stopped) throw AbortError(message);
+          throw StepError(message);
+        }
+        if (stmt.opens_block) in_block = true;
+        if (stmt.closes_block) in_block = false;
+        if (!in_block) committed = k + 1;
       }
       out.ms = ms_since(start);
       cancel::Shield keep_bookkeeping;  // committed: its ledger row must be written

@@ -1,5 +1,7 @@
 #include "engine/db.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 
@@ -197,9 +199,45 @@ auto translated(Fn&& fn) -> decltype(fn()) {
 }
 }  // namespace
 
+namespace {
+// libpqxx 6 keeps the libpq handle to itself; a connection policy sees it whenever libpqxx
+// (re)connects or disconnects. run_batch needs it for libpq's pipeline mode, which libpqxx 6's
+// own pipeline (one query string joined with "; ") is not.
+class HandleRecordingPolicy : public pqxx::connect_direct {
+ public:
+  explicit HandleRecordingPolicy(const std::string& options) : connect_direct(options) {}
+  handle do_startconnect(handle h) override { return raw = connect_direct::do_startconnect(h); }
+  handle do_completeconnect(handle h) override { return raw = connect_direct::do_completeconnect(h); }
+  handle do_dropconnect(handle h) noexcept override { return raw = connect_direct::do_dropconnect(h); }
+  handle do_disconnect(handle h) noexcept override { return raw = connect_direct::do_disconnect(h); }
+  PGconn* raw = nullptr;
+};
+
+// pqxx::connection with the recording policy (built the way basic_connection_base is).
+class PqConnection : public pqxx::connection_base {
+ public:
+  explicit PqConnection(const std::string& options) : connection_base(policy_), options_(options), policy_(options_) {
+    init();
+  }
+  ~PqConnection() noexcept { close(); }
+  PqConnection(const PqConnection&) = delete;
+  PqConnection& operator=(const PqConnection&) = delete;
+  PGconn* raw() const { return policy_.raw; }
+
+ private:
+  std::string options_;
+  HandleRecordingPolicy policy_;
+};
+
+std::string error_field(const PGresult* r, int field) {
+  const char* v = PQresultErrorField(r, field);
+  return v ? v : "";
+}
+}  // namespace
+
 struct Connection::Impl {
   explicit Impl(const std::string& conninfo) : conn(conninfo) {}
-  pqxx::connection conn;
+  PqConnection conn;
 };
 
 namespace {
@@ -266,25 +304,56 @@ void Connection::run_script(const std::string& sql) {
 
 int Connection::run_batch(const std::vector<std::string>& statements, SqlFailure& failure) {
   if (!is_open()) throw StepError("the database connection is closed");
-  pqxx::nontransaction w(impl_->conn);
-  std::vector<pqxx::pipeline::query_id> ids;
-  int failed = -1;
-  {
-    pqxx::pipeline p(w);
-    p.retain(static_cast<int>(statements.size()) + 1);  // send everything in one go
-    for (const auto& s : statements) ids.push_back(p.insert(s));
-    p.resume();
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      try {
-        p.retrieve(ids[i]);
-      } catch (const std::exception& e) {
-        failure = failure_of(e);
-        failed = static_cast<int>(i);
-        break;
-      }
+  PGconn* c = impl_->conn.raw();
+  if (!c || PQenterPipelineMode(c) != 1)
+    throw StepError("cannot start a pipeline on the database connection: " + first_line(c ? PQerrorMessage(c) : "no connection"));
+  // Each statement is its own query (extended protocol), exactly as written: the server sees
+  // the same statement texts psql sends, and an error belongs to exactly one of them.
+  bool sent = true;
+  for (const auto& s : statements)
+    if (!PQsendQueryParams(c, s.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) {
+      sent = false;
+      break;
     }
-    if (failed >= 0) p.flush();
+  if (!sent || !PQpipelineSync(c)) {
+    const std::string why = first_line(PQerrorMessage(c));
+    while (PGresult* r = PQgetResult(c)) PQclear(r);
+    PQexitPipelineMode(c);
+    throw StepError("lost the database connection while sending a batch: " + why);
   }
+  int failed = -1;
+  std::size_t index = 0;  // the query whose results come next; a NULL result ends each query's
+  for (int nulls_in_a_row = 0;;) {
+    PGresult* r = PQgetResult(c);
+    if (!r) {
+      ++index;
+      // Two NULLs in a row: nothing more will come (the connection is gone).
+      if (++nulls_in_a_row > 1 && PQstatus(c) != CONNECTION_OK) break;
+      continue;
+    }
+    nulls_in_a_row = 0;
+    const auto status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    if (status == PGRES_FATAL_ERROR && failed < 0) {
+      failed = static_cast<int>(std::min(index, statements.size() - 1));
+      failure.sqlstate = error_field(r, PG_DIAG_SQLSTATE);
+      failure.message = error_field(r, PG_DIAG_MESSAGE_PRIMARY);
+      if (failure.message.empty()) failure.message = first_line(PQresultErrorMessage(r));
+      failure.detail.clear();
+      if (auto d = error_field(r, PG_DIAG_MESSAGE_DETAIL); !d.empty()) failure.detail += "\n    DETAIL: " + d;
+      if (auto h = error_field(r, PG_DIAG_MESSAGE_HINT); !h.empty()) failure.detail += "\n    HINT: " + h;
+      const std::string pos = error_field(r, PG_DIAG_STATEMENT_POSITION);
+      failure.position = pos.empty() ? 0 : std::atoi(pos.c_str());
+      failure.query = statements[static_cast<std::size_t>(failed)];
+    }
+    PQclear(r);
+  }
+  const bool connection_ok = PQstatus(c) == CONNECTION_OK;
+  if (connection_ok) PQexitPipelineMode(c);
+  if (!connection_ok && failed < 0) throw StepError("lost the database connection: " + first_line(PQerrorMessage(c)));
   return failed;
 }
 

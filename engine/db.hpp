@@ -51,6 +51,7 @@ struct SqlFailure {
   std::string sqlstate;  // e.g. "55P03" (lock_not_available)
   std::string query;
   std::string detail;    // the server's DETAIL and HINT, as "\n    DETAIL: ..." lines
+  int position = 0;      // 1-based character in `query` where the server found the error; 0: none
   // The message with DETAIL, HINT and SQLSTATE: what an operator-facing error shows.
   std::string explained() const {
     return message + detail + (sqlstate.empty() ? "" : "\n    SQLSTATE " + sqlstate);
@@ -69,9 +70,10 @@ class Connection {
   Result query(const std::string& sql, const std::vector<Param>& params = {});
   // Runs a script of one or more statements with the simple query protocol.
   void run_script(const std::string& sql);
-  // Runs statements in one round trip; returns the index of the statement that failed
-  // (and fills `failure`), or -1 when all succeeded. The session may be left inside a
-  // failed transaction block: the caller decides to roll back.
+  // Runs statements in one round trip (libpq pipeline mode: each statement its own query, as
+  // written); returns the index of the statement that failed (and fills `failure`), or -1
+  // when all succeeded. The session may be left inside a failed transaction block: the
+  // caller decides to roll back.
   int run_batch(const std::vector<std::string>& statements, SqlFailure& failure);
 
   bool try_advisory_lock(std::int64_t key);

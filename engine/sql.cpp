@@ -107,7 +107,8 @@ std::size_t skip_blank(const std::string& s, std::size_t pos, std::size_t end) {
     if (is_space(s[pos])) {
       ++pos;
     } else if (s[pos] == '-' && pos + 1 < end && s[pos + 1] == '-') {
-      std::size_t nl = s.find('\n', pos);
+      // A -- comment ends at a newline, \n or \r (the server's and psql's lexers agree).
+      std::size_t nl = s.find_first_of("\n\r", pos);
       pos = nl == std::string::npos || nl > end ? end : nl + 1;
     } else if (s[pos] == '/' && pos + 1 < end && s[pos + 1] == '*') {
       int depth = 1;
@@ -123,6 +124,22 @@ std::size_t skip_blank(const std::string& s, std::size_t pos, std::size_t end) {
           ++pos;
         }
       }
+    } else {
+      break;
+    }
+  }
+  return std::min(pos, end);
+}
+
+// Skips whitespace and -- comments only, as psql does before a statement starts.
+std::size_t skip_space_and_line_comments(const std::string& s, std::size_t pos, std::size_t end) {
+  while (pos < end) {
+    if (is_space(s[pos])) {
+      ++pos;
+    } else if (s[pos] == '-' && pos + 1 < end && s[pos + 1] == '-') {
+      // A -- comment ends at a newline, \n or \r (the server's and psql's lexers agree).
+      std::size_t nl = s.find_first_of("\n\r", pos);
+      pos = nl == std::string::npos || nl > end ? end : nl + 1;
     } else {
       break;
     }
@@ -202,6 +219,20 @@ struct ParseResult {
   ParseResult(const ParseResult&) = delete;
   ParseResult& operator=(const ParseResult&) = delete;
 };
+
+// Offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
+std::size_t first_invalid_utf8(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 99;
+    if (n == 99 || (n == 1 && c < 0xC2) || i + n >= s.size() + (n ? 0 : 1)) return i;
+    for (std::size_t k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+    i += n + 1;
+  }
+  return std::string::npos;
+}
 
 // ---- Transaction blocks ----------------------------------------------------------------------
 
@@ -299,15 +330,39 @@ int line_of(const std::string& text, std::size_t offset) {
          static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n'));
 }
 
+std::string position_in_file(const Statement& st, int position) {
+  if (position <= 0) return "line " + std::to_string(st.line);
+  const std::size_t at = std::min(byte_of_cursor(st.text, position), st.text.size());
+  const std::size_t line_start = at == 0 ? 0 : st.text.rfind('\n', at - 1);
+  const std::size_t from = line_start == std::string::npos || at == 0 ? 0 : line_start + 1;
+  std::size_t column = 1;
+  for (std::size_t i = from; i < at; ++i)
+    if (!utf8_continuation(st.text[i])) ++column;
+  const int line = st.text_line + static_cast<int>(std::count(st.text.begin(), st.text.begin() + static_cast<long>(at), '\n'));
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
 Script analyze(const std::string& sql, const std::string& filename, int server_version_num) {
   ++run_stats().parses[filename];
   if (std::size_t nul = sql.find('\0'); nul != std::string::npos) {
     throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, nul)) +
                           ": the file contains a NUL byte; it is not SQL text");
   }
+  if (std::size_t bad = first_invalid_utf8(sql); bad != std::string::npos) {
+    throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, bad)) +
+                          ": the file is not valid UTF-8 (byte " + std::to_string(bad + 1) +
+                          "); save it as UTF-8, the encoding the server expects");
+  }
   ParseResult parsed(sql);
   if (parsed.result.error) throw_syntax_error(sql, filename, *parsed.result.error);
-  const json tree = json::parse(parsed.result.parse_tree ? parsed.result.parse_tree : "{}");
+  json tree;
+  try {
+    tree = json::parse(parsed.result.parse_tree ? parsed.result.parse_tree : "{}");
+  } catch (const json::exception&) {
+    // Byte sequences nlohmann rejects that the check above lets through (overlong forms,
+    // surrogates): not text the server would take either.
+    throw rb::ConfigError(filename + ": the file is not valid UTF-8; save it as UTF-8, the encoding the server expects");
+  }
 
   Script script;
   for (const auto& raw : array_at(tree, "stmts")) {
@@ -317,14 +372,21 @@ Script analyze(const std::string& sql, const std::string& filename, int server_v
     std::size_t length = len ? len->get<std::size_t>() : 0;
     // stmt_len 0: the statement runs to the end of the input (no terminating semicolon).
     std::size_t end = length == 0 ? sql.size() : std::min(sql.size(), begin + length);
-    begin = skip_blank(sql, std::min(begin, end), end);
-    while (end > begin && is_space(sql[end - 1])) --end;
+    // The text psql sends: leading whitespace and -- comments dropped (psql's lexer drops
+    // them until the statement starts; block comments it keeps), through the terminating ";".
+    begin = skip_space_and_line_comments(sql, std::min(begin, end), end);
+    if (length != 0 && end < sql.size() && sql[end] == ';') {
+      ++end;
+    } else {
+      while (end > begin && is_space(sql[end - 1])) --end;
+    }
 
     Statement st;
     st.offset = begin;
     st.length = end - begin;
     st.text = sql.substr(begin, end - begin);
-    st.line = line_of(sql, begin);
+    st.line = line_of(sql, skip_blank(sql, begin, end));  // where its first token is
+    st.text_line = line_of(sql, begin);
     st.node = field(raw, "stmt") ? raw.at("stmt") : json::object();
     st.kind = kind_of(st.node);
     const json& body = body_of(st.node);
@@ -333,6 +395,8 @@ Script analyze(const std::string& sql, const std::string& filename, int server_v
       st.transaction_control = true;
       const std::string what = str(body, "kind");
       if (opens_block(what) || closes_block(what)) script.manages_own_transaction = true;
+      st.opens_block = opens_block(what);
+      st.closes_block = closes_block(what);
     }
     if (!st.no_transaction_reason.empty()) script.needs_no_transaction = true;
     if (st.kind == "CreateExtensionStmt") script.extensions_created.push_back(str(body, "extname"));
@@ -420,6 +484,7 @@ std::vector<Finding> lint(const Script& script, const std::string& filename,
   std::vector<Finding> findings;
   NewTables created(ctx.new_tables);
   int block_line = 0;  // line of the BEGIN of the file's own open transaction block, 0 outside
+  int blocks = 0;      // transaction blocks the file opens itself
 
   for (const auto& st : script.statements) {
     const json& b = body_of(st.node);
@@ -432,6 +497,12 @@ std::vector<Finding> lint(const Script& script, const std::string& filename,
       const std::string what = str(b, "kind");
       if (opens_block(what) && block_line == 0) block_line = st.line;
       if (closes_block(what)) block_line = 0;
+      if (opens_block(what) && ++blocks == 2)
+        add("several-transactions", "warning",
+            "the file commits more than one transaction of its own (a second BEGIN here): if a later one "
+            "fails, the earlier ones stay committed and the migration is recorded dirty. One transaction "
+            "per migration file is safer.",
+            false);
     }
     if (!st.no_transaction_reason.empty() && block_line != 0) {
       add("concurrently-in-transaction", "error",

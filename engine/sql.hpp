@@ -13,11 +13,16 @@
 namespace rb::sql {
 
 struct Statement {
-  std::string text;  // the statement as written (no trailing semicolon), from the file
-  int line = 1;      // 1-based line where the statement starts (after leading whitespace/comments)
+  std::string text;  // exactly what psql sends for it: from its first byte after whitespace and
+                     // -- comments (a leading block comment is kept) through its ";" (the last
+                     // statement of a file may have none)
+  int line = 1;      // 1-based line where the statement starts (its first token)
+  int text_line = 1; // 1-based line where `text` starts (a leading block comment's line)
   std::size_t offset = 0, length = 0;  // byte range of `text` in the file
   std::string kind;  // parse node name, e.g. "CreateStmt", "IndexStmt", "TransactionStmt"
   bool transaction_control = false;   // BEGIN/START/COMMIT/ROLLBACK/END/SAVEPOINT/PREPARE ...
+  bool opens_block = false;           // BEGIN / START TRANSACTION
+  bool closes_block = false;          // COMMIT / END / ROLLBACK / ABORT / PREPARE TRANSACTION
   std::string no_transaction_reason;  // non-empty when it cannot run inside a transaction block,
                                       // e.g. "CREATE INDEX CONCURRENTLY"
   nlohmann::json node;  // the parse node as libpg_query emits it: {"<kind>": {...}}
@@ -37,6 +42,10 @@ struct Script {
 // A NUL byte in the text throws rb::ConfigError too.
 Script analyze(const std::string& sql, const std::string& filename,
                int server_version_num = 150000);
+
+// "line L, column C" in the file of the server's error position (1-based character in the
+// statement's text); "line L" of the statement when the server gave no position.
+std::string position_in_file(const Statement& statement, int position);
 
 // 1-based line of the byte at `offset` (offsets past the end count as the last line).
 int line_of(const std::string& text, std::size_t offset);
@@ -65,7 +74,8 @@ struct LintContext {
 // add-column-not-null-without-default, alter-column-type,
 // add-foreign-key-or-check-without-not-valid, create-extension (warnings);
 // concurrently-in-transaction (error: a statement that refuses a transaction block, e.g.
-// CONCURRENTLY, between the file's own BEGIN and COMMIT).
+// CONCURRENTLY, between the file's own BEGIN and COMMIT); several-transactions (warning: more
+// than one BEGIN ... COMMIT of the file's own: a later failure leaves earlier ones committed).
 std::vector<Finding> lint(const Script& script, const std::string& filename,
                           const LintContext& ctx = {});
 

@@ -69,7 +69,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (st.text != input.substr(st.offset, st.length)) fail("text != input[offset, length)", i, &st);
     std::size_t newlines = 0;
     for (std::size_t p = 0; p < st.offset; ++p) newlines += input[p] == '\n';
-    if (st.line != static_cast<int>(1 + newlines)) fail("line != 1 + newlines before offset", i, &st);
+    // text_line is where the text starts; line, where its first token is (after a leading comment).
+    if (st.text_line != static_cast<int>(1 + newlines)) fail("text_line != 1 + newlines before offset", i, &st);
+    if (st.line < st.text_line) fail("line before text_line", i, &st);
     if (is_space(st.text[0])) fail("text starts with whitespace", i, &st);
     if (st.text.compare(0, 2, "--") == 0) fail("text starts with a -- comment", i, &st);
 

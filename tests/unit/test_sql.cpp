@@ -74,19 +74,20 @@ TEST_CASE("statements are split with their lines and byte ranges", "[sql]") {
   REQUIRE(s.statements.size() == 6);
   CHECK(s.statements[0].line == 4);
   CHECK(s.statements[0].kind == "CreateStmt");
-  CHECK(s.statements[0].text == "CREATE TABLE a (id int, note text DEFAULT 'x;y')");
+  // psql keeps a leading block comment and the ";"; it drops -- comments before a statement.
+  CHECK(s.statements[0].text == "/* a block comment; with a semicolon */\nCREATE TABLE a (id int, note text DEFAULT 'x;y');");
   CHECK(s.statements[1].line == 7);
   CHECK(s.statements[1].kind == "CreateFunctionStmt");
   CHECK(s.statements[1].text.rfind("CREATE FUNCTION", 0) == 0);
   CHECK(s.statements[1].text.size() > 2);
-  CHECK(s.statements[1].text.substr(s.statements[1].text.size() - 6) == "$body$");
+  CHECK(s.statements[1].text.substr(s.statements[1].text.size() - 7) == "$body$;");
   CHECK(s.statements[2].line == 13);
   CHECK(s.statements[2].kind == "DoStmt");
-  CHECK(s.statements[2].text == "DO $$ BEGIN RAISE NOTICE 'a;b'; END $$");
+  CHECK(s.statements[2].text == "DO $$ BEGIN RAISE NOTICE 'a;b'; END $$;");
   CHECK(s.statements[3].line == 14);
   CHECK(s.statements[3].kind == "InsertStmt");
   CHECK(s.statements[4].line == 14);
-  CHECK(s.statements[4].text == "SELECT /* ; */ 1");
+  CHECK(s.statements[4].text == "SELECT /* ; */ 1;");
   CHECK(s.statements[5].line == 15);
   CHECK(s.statements[5].text == "SELECT 'no semicolon at the end'");
   for (const auto& st : s.statements) {
@@ -108,10 +109,30 @@ TEST_CASE("byte offsets and lines stay right after multibyte text", "[sql]") {
   const std::string sql = "COMMENT ON TABLE a IS 'héllo — ünïcode';\nSELECT 1;\n";
   Script s = analyze(sql, "u.sql");
   REQUIRE(s.statements.size() == 2);
-  CHECK(s.statements[1].text == "SELECT 1");
+  CHECK(s.statements[1].text == "SELECT 1;");
   CHECK(s.statements[1].line == 2);
   CHECK(sql.substr(s.statements[0].offset, s.statements[0].length) ==
-        "COMMENT ON TABLE a IS 'héllo — ünïcode'");
+        "COMMENT ON TABLE a IS 'héllo — ünïcode';");
+}
+
+TEST_CASE("a -- comment before the ; on the next line stays inside its own statement", "[sql]") {
+  // The statement texts are psql's: each ends at its own ";", so sending them one after
+  // another can never join two statements.
+  const std::string sql =
+      "CREATE TABLE a (id int) -- the table\n"
+      ";\n"
+      "CREATE TABLE b (id int); -- trailing\n"
+      "-- before c\n"
+      "CREATE TABLE c (id int) -- no final newline, no ;";
+  Script s = analyze(sql, "t.sql");
+  REQUIRE(s.statements.size() == 3);
+  CHECK(s.statements[0].text == "CREATE TABLE a (id int) -- the table\n;");
+  CHECK(s.statements[1].text == "CREATE TABLE b (id int);");
+  CHECK(s.statements[2].text == "CREATE TABLE c (id int) -- no final newline, no ;");
+  CHECK(s.statements[2].line == 5);
+  std::string joined;
+  for (const auto& st : s.statements) joined += st.text + "\n";
+  CHECK(analyze(joined, "joined.sql").statements.size() == 3);
 }
 
 TEST_CASE("line_of counts lines from 1", "[sql]") {
