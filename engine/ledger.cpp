@@ -1,5 +1,8 @@
 #include "engine/ledger.hpp"
 
+#include <algorithm>
+
+#include "engine/errors.hpp"
 #include "engine/hash.hpp"
 #include "engine/run_stats.hpp"
 
@@ -11,10 +14,50 @@ Ledger::Ledger(db::Connection& conn, LedgerName name) : conn_(conn), name_(std::
 
 bool Ledger::exists() {
   auto r = conn_.query("SELECT to_regclass($1) IS NOT NULL", {quoted_});
-  return r.rows.at(0).at(0).boolean;
+  if (!r.rows.at(0).at(0).boolean) return false;
+  refuse_foreign_table();
+  return true;
+}
+
+namespace {
+// Which migration tool keeps a table of this shape (column names in order), or "".
+std::string tool_of(const std::vector<std::string>& columns) {
+  auto has = [&](const char* c) { return std::find(columns.begin(), columns.end(), c) != columns.end(); };
+  if (has("version") && has("dirty") && columns.size() == 2) return "golang-migrate";
+  if (has("version") && columns.size() == 1) return "dbmate";
+  if (has("version") && has("run_on")) return "diesel";
+  if (has("checksum") && has("execution_time") && has("success")) return "sqlx";
+  if (has("migration_name") && has("applied_steps_count")) return "Prisma";
+  if (has("name") && has("run_on")) return "node-pg-migrate";
+  if (has("version_id") && has("is_applied")) return "goose";
+  if (has("installed_rank") && has("script")) return "Flyway";
+  return "";
+}
+}  // namespace
+
+void Ledger::refuse_foreign_table() {
+  // Another tool's table under the ledger's name (golang-migrate and dbmate both default to
+  // schema_migrations): never read or ALTER it as ours.
+  auto r = conn_.query(
+      "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped"
+      " ORDER BY attnum",
+      {quoted_});
+  std::vector<std::string> columns;
+  for (const auto& row : r.rows) columns.push_back(row.at(0).text);
+  const bool ours = std::find(columns.begin(), columns.end(), "filename") != columns.end() &&
+                    std::find(columns.begin(), columns.end(), "sha256") != columns.end();
+  if (ours) return;
+  std::string cols;
+  for (const auto& c : columns) cols += (cols.empty() ? "" : ", ") + c;
+  const std::string tool = tool_of(columns);
+  throw ConfigError("the ledger table " + name_.qualified() + " exists but is not a runbook ledger (columns: " + cols +
+                    ")" + (tool.empty() ? "" : "; it looks like " + tool + "'s own table") +
+                    ".\n  runbook never changes another tool's table. Choose another ledger name, e.g. "
+                    "--set ledger=public.runbook_ledger");
 }
 
 void Ledger::ensure() {
+  exists();  // refuses another tool's table of the same name before anything is created or altered
   conn_.run_script(
       "CREATE SCHEMA IF NOT EXISTS " + conn_.quote_name(name_.schema) + ";\n"
       "CREATE TABLE IF NOT EXISTS " + quoted_ + " (\n"

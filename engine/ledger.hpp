@@ -46,6 +46,8 @@ class Ledger {
 
   const LedgerName& name() const { return name_; }
   std::string quoted() const { return quoted_; }
+  // True when the table exists; throws ConfigError, naming the tool it looks like, when a
+  // table of another shape (golang-migrate's or dbmate's schema_migrations) has its name.
   bool exists();
   // Creates the table on first use; adds our columns to a minimal (filename, sha256,
   // applied_at) ledger such as seed 000's so such a ledger is adopted in place.
@@ -71,6 +73,7 @@ class Ledger {
   std::int64_t lock_key() const;
 
  private:
+  void refuse_foreign_table();
   db::Connection& conn_;
   LedgerName name_;
   std::string quoted_;

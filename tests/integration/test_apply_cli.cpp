@@ -386,3 +386,62 @@ TEST_CASE("--only, --from and --skip cannot bypass apply-prod's gates", "[cli][c
   CHECK(rbtest::listing(dir.path() + "/.runbook/backups").size() == 1);  // the backup gate ran too
   CHECK(ok.err.find("[3/10] review") == std::string::npos);             // a non-gate step was left out
 }
+
+TEST_CASE("golang-migrate's own schema_migrations is refused, named, and never altered", "[cli][ledger]") {
+  TempDir dir;
+  TempDatabase db;
+  db.connect().run_script("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);"
+          "INSERT INTO schema_migrations VALUES (3, false)");
+  dir.write("migrations/1_a.up.sql", "CREATE TABLE a (id int);\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  CHECK(r.code != 0);
+  CHECK(r.err.find("golang-migrate") != std::string::npos);
+  CHECK(r.err.find("--set ledger=") != std::string::npos);
+  CHECK(r.err.find("l.filename") == std::string::npos);
+  CHECK(db.count("SELECT count(*) FROM pg_attribute WHERE attrelid = 'schema_migrations'::regclass AND attnum > 0") == 2);
+  CHECK(db.count("SELECT to_regclass('public.a') IS NULL") == 1);
+  // With another ledger name the chain applies and the tool's table stays as it was.
+  auto ok = apply(dir, db, {"--yes", "--set", "ledger=public.runbook_ledger"});
+  INFO(ok.all());
+  CHECK(ok.code == 0);
+  CHECK(db.count("SELECT count(*) FROM runbook_ledger") == 1);
+  CHECK(db.count("SELECT version FROM schema_migrations") == 3);
+}
+
+TEST_CASE("a statement ending in a -- comment before its ';' applies as psql applies it", "[cli][fidelity]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/0001_a.sql",
+            "CREATE TABLE a (id int) -- the table\n;\nCREATE INDEX a_id ON a (id) -- its index\n;\n"
+            "INSERT INTO a VALUES (1) -- last, no final newline");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  CHECK(r.code == 0);
+  CHECK(db.count("SELECT count(*) FROM a") == 1);
+  CHECK(db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'a_id'") == 1);
+}
+
+TEST_CASE("an own-transaction file failing in its second transaction is recorded dirty and blocks re-runs",
+          "[cli][own-transaction]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/0001_two.sql",
+            "BEGIN;\nCREATE TABLE first_tx (id int);\nCOMMIT;\n\nBEGIN;\nCREATE TABLE second_tx (id int);\n"
+            "INSERT INTO nowhere VALUES (1);\nCOMMIT;\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("statement 6 of 7 (line 7)") != std::string::npos);
+  CHECK(r.err.find("42P01") != std::string::npos);
+  CHECK(r.err.find("statements 1-3 were committed") != std::string::npos);
+  CHECK(db.count("SELECT to_regclass('public.first_tx') IS NOT NULL") == 1);
+  CHECK(db.count("SELECT to_regclass('public.second_tx') IS NULL") == 1);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE status = 'dirty' AND statements_done = 3"
+                 " AND failed_statement = 6") == 1);
+  auto again = apply(dir, db, {"--yes"});
+  INFO(again.all());
+  CHECK(again.code != 0);
+  CHECK(again.all().find("dirty") != std::string::npos);
+  CHECK(db.count("SELECT to_regclass('public.second_tx') IS NULL") == 1);
+}
