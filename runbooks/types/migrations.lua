@@ -85,8 +85,9 @@ local migrations = {}
 ---Raises `config` naming the file (missing directory, mixed layouts, duplicate versions, ...).
 ---Same in dry-run.
 ---@param dir string
+---@param opts? { layout?: "flat"|"golang-migrate"|"sqlx"|"diesel"|"prisma"|"dbmate" } the layout's rules instead of the detected ones
 ---@return migrations.Chain chain
-function migrations.load(dir) end
+function migrations.load(dir, opts) end
 
 ---Compares the chain with the ledger (one query). Same in dry-run (read-only).
 ---@param conn db.Connection
@@ -252,8 +253,12 @@ function Chain:get(name_or_version) end
 ---@return string dir
 function Chain:directory() end
 
----The detected layout.
----@return "flat"|"up/down"|"directory"|"dbmate" layout
+---The layout in use (detected or chosen); docs/layouts.md.
+---@return "flat"|"golang-migrate"|"sqlx"|"diesel"|"prisma"|"dbmate" layout
 function Chain:layout() end
+
+---The layout's ordering rule, in words.
+---@return string ordering
+function Chain:ordering() end
 
 return migrations
