@@ -394,9 +394,10 @@ int describe_runbook(const HostOptions& options) {
   load_runbook(L, p.file);        // [rb]
   push_core_function(L, "describe");
   lua_insert(L, -2);              // [describe, rb]
+  push_options(L, options);       // [describe, rb, opts]: --set and --env decide the chain shown
   lua_pushcfunction(L, traceback);
-  lua_insert(L, -3);              // [tb, describe, rb]
-  if (lua_pcall(L, 1, 1, -3) != 0) throw ConfigError(error_text(L, -1));
+  lua_insert(L, -4);              // [tb, describe, rb, opts]
+  if (lua_pcall(L, 2, 1, -4) != 0) throw ConfigError(error_text(L, -1));
   std::cout << lua_tostring(L, -1) << "\n";
   return 0;
 }

@@ -1,12 +1,14 @@
 // require "migrations": chains, status/parity, apply, rollback, resolve, baseline.
 // Progress goes to the operator and every migration to the run record.
 #include <cstdio>
+#include <ctime>
 
 #include "bindings/lua_db.hpp"
 #include "bindings/lua_plan.hpp"
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
 #include "engine/apply.hpp"
+#include "engine/layout.hpp"
 #include "engine/repair.hpp"
 
 namespace rb::lua {
@@ -209,6 +211,29 @@ int chain_ordering(lua_State* L) {
   return 1;
 }
 
+// chain:new_migration{title=, up=, down=} -> {name=, files={{path=, content=}, ...}}: what the
+// chain's layout writes for a new migration after its newest (nothing is written here).
+int chain_new_migration(lua_State* L) {
+  const auto& chain = check_chain(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const auto made = migrations::new_migration(chain, opt_string_field(L, 2, "title", ""),
+                                              opt_string_field(L, 2, "up", ""), opt_string_field(L, 2, "down", ""),
+                                              static_cast<long long>(std::time(nullptr)));
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& [path, content] : made.files) files.push_back(nlohmann::json{{"path", path}, {"content", content}});
+  push_json(L, nlohmann::json{{"name", made.name}, {"files", files}});
+  return 1;
+}
+
+// migrations.layouts() -> {{name=, ordering=, pattern=}, ...} in detection order
+int mig_layouts(lua_State* L) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto* l : migrations::layouts())
+    out.push_back(nlohmann::json{{"name", l->name}, {"ordering", l->ordering}, {"pattern", l->pattern}});
+  push_json(L, out);
+  return 1;
+}
+
 int chain_gc(lua_State* L) {
   auto* h = static_cast<ChainHandle*>(luaL_checkudata(L, 1, kChainType));
   delete h->chain;
@@ -330,11 +355,13 @@ const luaL_Reg kChainMethods[] = {
     {"directory", guarded<chain_directory>},
     {"layout", guarded<chain_layout>},
     {"ordering", guarded<chain_ordering>},
+    {"new_migration", guarded<chain_new_migration>},
     {nullptr, nullptr},
 };
 
 const luaL_Reg kMigrationFunctions[] = {
     {"load", guarded<mig_load>},
+    {"layouts", guarded<mig_layouts>},
     {"status", guarded<mig_status>},
     {"plan", guarded<plan_new>},
     {"apply", guarded<mig_apply>},

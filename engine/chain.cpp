@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -40,9 +41,88 @@ std::string leading_digits(const std::string& s) {
 
 int compare_numbers(const std::string& a, const std::string& b) { return compare_versions(a, b); }
 
+std::string keep_only(const std::string& text, std::size_t from, std::size_t to) {
+  std::string out = text;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if ((i < from || i >= to) && out[i] != '\n') out[i] = ' ';
+  return out;
+}
+
+namespace {
+std::string utc_stamp(long long now, const char* format) {
+  const std::time_t t = static_cast<std::time_t>(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+// `digits` + 1, as a digit string of at least the same width.
+std::string increment(const std::string& digits) {
+  std::string out = digits;
+  int i = static_cast<int>(out.size()) - 1;
+  for (; i >= 0; --i) {
+    if (out[static_cast<std::size_t>(i)] != '9') {
+      ++out[static_cast<std::size_t>(i)];
+      return out;
+    }
+    out[static_cast<std::size_t>(i)] = '0';
+  }
+  return "1" + out;
+}
+}  // namespace
+
+std::string next_version(const std::string& last, long long now) {
+  if (last.empty()) return "0001";
+  const bool all_digits = leading_digits(last).size() == last.size();
+  if (all_digits && last.size() >= 12) {
+    std::string stamp = last.size() == 13 ? std::to_string(now * 1000) : utc_stamp(now, "%Y%m%d%H%M%S");
+    if (compare_versions(stamp, last) <= 0) stamp = increment(last);  // a clock behind the chain
+    return stamp;
+  }
+  std::size_t end = last.size();
+  while (end > 0 && !std::isdigit(static_cast<unsigned char>(last[end - 1]))) --end;
+  if (end == 0) return last + "_1";
+  std::size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(last[begin - 1]))) --begin;
+  return last.substr(0, begin) + increment(last.substr(begin, end - begin)) + last.substr(end);
+}
+
+std::string newest_version(const Chain& chain) {
+  for (auto it = chain.migrations.rbegin(); it != chain.migrations.rend(); ++it)
+    if (!it->repeatable) return it->version;
+  return "";
+}
+
+NewMigration new_migration(const Chain& chain, const std::string& title, const std::string& up_sql,
+                           const std::string& down_sql, long long now) {
+  const LayoutModule* layout = find_layout(chain.layout);
+  if (!layout) throw ConfigError("unknown layout '" + chain.layout + "'");
+  for (char c : title)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      throw ConfigError("migration title '" + title + "': use letters, digits, _ and - only");
+  const auto made = layout->create(chain, NewMigrationRequest{title, up_sql, down_sql, now});
+  for (const auto& [path, content] : made.files) {
+    std::error_code ec;
+    if (fs::exists(path, ec)) throw ConfigError("new migration " + path + " already exists");
+  }
+  return NewMigration{made.name, made.files};
+}
+
+void refuse_duplicate_versions(const std::vector<Migration>& ms, const char* hint) {
+  for (std::size_t i = 1; i < ms.size(); ++i)
+    if (!ms[i].repeatable && !ms[i - 1].repeatable && compare_versions(ms[i - 1].version, ms[i].version) == 0)
+      throw ConfigError("duplicate migration version " + ms[i].version + ": " + ms[i - 1].up_path + " and " +
+                        ms[i].up_path + " (" + hint + ")");
+}
+
 const std::vector<const LayoutModule*>& layouts() {
-  static const std::vector<const LayoutModule*> all{&kDbmateLayout, &kSqlxLayout,          &kDieselLayout,
-                                                    &kPrismaLayout, &kGolangMigrateLayout, &kFlatLayout};
+  // Content markers first (a file's annotations say which tool wrote it), then name patterns
+  // from the strictest to the loosest.
+  static const std::vector<const LayoutModule*> all{
+      &kDbmateLayout,  &kGooseLayout,  &kNodePgMigrateLayout, &kSqlxLayout,          &kFlywayLayout,
+      &kDieselLayout, &kPrismaLayout, &kVersionedDirsLayout, &kGolangMigrateLayout, &kFlatLayout};
   return all;
 }
 
@@ -125,6 +205,20 @@ DirListing list_directory(const std::string& directory) {
   return l;
 }
 
+// Migrations written in a programming language (goose's .go, node-pg-migrate's .js/.ts, ...)
+// would be skipped silently by an SQL runner and the chain would run without them.
+void refuse_code_migrations(const DirListing& l) {
+  static const char* const kCode[] = {".go", ".js", ".ts", ".cjs", ".mjs", ".cts", ".mts", ".py", ".rb", ".java", ".rs"};
+  for (const auto& f : l.files) {
+    if (!starts_with_digit(f) && !(f.size() > 1 && (f[0] == 'V' || f[0] == 'R') && f.find("__") != std::string::npos))
+      continue;
+    for (const char* ext : kCode)
+      if (ends_with(f, ext))
+        throw ConfigError("migration " + l.path(f) + " is code, not SQL: runbook runs SQL migrations only and would "
+                          "skip it. Convert it to a .sql migration, or keep running this chain with its own tool");
+  }
+}
+
 // The layout that recognises every migration-looking entry, most specific first; a directory
 // that no single layout explains is an error naming an entry of each.
 const LayoutModule& detect(const DirListing& l) {
@@ -177,8 +271,9 @@ Chain load_chain(const std::string& directory, const std::string& layout_name) {
   } else {
     layout = &detect(listing);
   }
+  refuse_code_migrations(listing);
   for (const auto& d : listing.dirs)
-    if (starts_with_digit(d) && layout != &kDieselLayout && layout != &kPrismaLayout)
+    if (starts_with_digit(d) && layout != &kDieselLayout && layout != &kPrismaLayout && layout != &kVersionedDirsLayout)
       throw ConfigError("migration directory " + listing.path(d) + " is not a " + layout->name + " migration (" +
                         layout->pattern + ")");
   Chain chain;
@@ -188,7 +283,7 @@ Chain load_chain(const std::string& directory, const std::string& layout_name) {
   chain.migrations = layout->load(listing);
   std::set<std::string> names;
   for (auto& m : chain.migrations) {
-    if (m.sha256.empty()) m.sha256 = sha256_hex(m.up_sql);
+    if (m.sha256.empty()) m.sha256 = sha256_hex(m.whole_file.empty() ? m.up_sql : m.whole_file);
     if (!names.insert(m.name).second) throw ConfigError("duplicate migration name " + m.name + " in " + directory);
   }
   return chain;

@@ -13,9 +13,12 @@ struct Migration {
   std::string up_sql;
   std::string down_sql;
   std::string sha256;    // of the up file's bytes (the whole file for dbmate)
-  std::string dbmate_file;  // dbmate only: the whole file, which is what sha256 covers
+  std::string whole_file;  // when up_sql is one section of a file (dbmate, goose,
+                           // node-pg-migrate): the whole file, which is what sha256 covers
   std::string no_transaction;  // the layout's directive to run outside a transaction, e.g.
                                // "sqlx directive -- no-transaction"; empty: the SQL decides
+  bool repeatable = false;  // Flyway R__: applied after the versioned ones, again whenever the
+                            // file changes; never a gap, an edit is not drift
 };
 
 struct Chain {
@@ -34,6 +37,15 @@ struct Chain {
 // rb::ConfigError naming the file for duplicates, unreadable files, orphan down scripts, an
 // unknown layout and a directory that two layouts claim.
 Chain load_chain(const std::string& directory, const std::string& layout = "");
+
+// A new migration after the newest of `chain`, named and laid out by the chain's layout (for
+// forward-fix): returns its ledger name and writes nothing; the files are path/content pairs.
+struct NewMigration {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> files;
+};
+NewMigration new_migration(const Chain& chain, const std::string& title, const std::string& up_sql,
+                           const std::string& down_sql, long long now);
 
 // Version order: numeric chunks compare as numbers ("2" < "10"), the rest as text.
 int compare_versions(const std::string& a, const std::string& b);

@@ -18,6 +18,18 @@ struct DirListing {
   std::string path(const std::string& name) const { return directory + "/" + name; }
 };
 
+// What a layout writes for a new migration (forward-fix): its ledger name and its files.
+struct NewMigrationFiles {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> files;  // path, content
+};
+
+struct NewMigrationRequest {
+  std::string title;     // "revert_add_email": letters, digits, _ and -
+  std::string up_sql, down_sql;  // down_sql empty: no down script
+  long long now = 0;     // Unix time, for timestamp versions
+};
+
 struct LayoutModule {
   const char* name;      // "golang-migrate": what --set layout= takes
   const char* ordering;  // the ordering rule, for parity and --describe
@@ -27,6 +39,8 @@ struct LayoutModule {
   std::vector<std::string> (*recognise)(const DirListing& listing);
   // The migrations in this layout's order. Throws ConfigError naming the file.
   std::vector<Migration> (*load)(const DirListing& listing);
+  // A new migration after the chain's newest, named and written as this tool would.
+  NewMigrationFiles (*create)(const Chain& chain, const NewMigrationRequest& request);
 };
 
 // Every layout, most specific first (content markers before plain names).
@@ -34,7 +48,7 @@ const std::vector<const LayoutModule*>& layouts();
 const LayoutModule* find_layout(const std::string& name);
 
 extern const LayoutModule kFlatLayout, kGolangMigrateLayout, kSqlxLayout, kDieselLayout, kPrismaLayout,
-    kDbmateLayout;
+    kDbmateLayout, kFlywayLayout, kGooseLayout, kNodePgMigrateLayout, kVersionedDirsLayout;
 
 // Shared by the modules.
 std::string read_migration_file(const std::string& path);
@@ -44,5 +58,17 @@ bool starts_with_digit(const std::string& s);
 std::string leading_digits(const std::string& s);
 // Numeric comparison of two digit strings of any length (leading zeros ignored).
 int compare_numbers(const std::string& a, const std::string& b);
+// `text` with every byte outside [from, to) blanked to a space, newlines kept: one section of a
+// two-direction file that keeps the file's line numbers for errors.
+std::string keep_only(const std::string& text, std::size_t from, std::size_t to);
+// The version a new migration after `last` gets, in its style: a timestamp (YYYYMMDDHHMMSS, or
+// milliseconds for a 13-digit epoch) when `last` is one, else `last` with its last number
+// incremented, width kept ("0009" -> "0010", "2.11.0" -> "2.11.1"); "0001" after nothing.
+// Always orders after `last`.
+std::string next_version(const std::string& last, long long now);
+// The newest non-repeatable migration's version, "" for an empty chain.
+std::string newest_version(const Chain& chain);
+// Throws ConfigError when two neighbours of the ordered `migrations` share a version.
+void refuse_duplicate_versions(const std::vector<Migration>& migrations, const char* hint);
 
 }  // namespace rb::migrations

@@ -20,14 +20,6 @@ std::size_t find_marker(const std::string& text, const std::string& marker) {
   return std::string::npos;
 }
 
-// `text` with everything outside [from, to) replaced by spaces, newlines kept.
-std::string section(const std::string& text, std::size_t from, std::size_t to) {
-  std::string out = text;
-  for (std::size_t i = 0; i < out.size(); ++i)
-    if ((i < from || i >= to) && out[i] != '\n') out[i] = ' ';
-  return out;
-}
-
 std::vector<std::string> recognise(const DirListing& l) {
   std::vector<std::string> out;
   for (const auto& f : l.files)
@@ -52,15 +44,15 @@ std::vector<Migration> load(const DirListing& l) {
     const std::string up_line = text.substr(up, line_end(up) - up);
     if (up_line.find("transaction:false") != std::string::npos) m.no_transaction = "dbmate transaction:false";
     const std::size_t up_end = down != std::string::npos && down > up ? down : text.size();
-    m.up_sql = section(text, line_end(up), up_end);
+    m.up_sql = keep_only(text, line_end(up), up_end);
     if (down != std::string::npos) {
       const std::size_t down_end = down < up ? up : text.size();
-      m.down_sql = section(text, line_end(down), down_end);
+      m.down_sql = keep_only(text, line_end(down), down_end);
       if (m.down_sql.find_first_not_of(" \t\r\n") == std::string::npos) m.down_sql.clear();  // an empty down
       else m.down_path = m.up_path;
     }
     m.sha256 = sha256_hex(text);
-    m.dbmate_file = text;
+    m.whole_file = text;
     out.push_back(std::move(m));
   }
   for (std::size_t i = 1; i < out.size(); ++i)
@@ -70,9 +62,15 @@ std::vector<Migration> load(const DirListing& l) {
   return out;
 }
 
+NewMigrationFiles create(const Chain& c, const NewMigrationRequest& r) {
+  const std::string newest = newest_version(c);
+  const std::string name = next_version(newest.empty() ? "20000101000000" : newest, r.now) + "_" + r.title + ".sql";
+  return {name, {{c.directory + "/" + name, kUp + "\n" + r.up_sql + "\n" + kDown + "\n" + r.down_sql}}};
+}
+
 }  // namespace
 
 const LayoutModule kDbmateLayout{"dbmate", "file name (dbmate); -- migrate:up / -- migrate:down sections",
-                                 "20240101120000_create_users.sql with -- migrate:up", recognise, load};
+                                 "20240101120000_create_users.sql with -- migrate:up", recognise, load, create};
 
 }  // namespace rb::migrations

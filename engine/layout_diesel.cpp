@@ -5,6 +5,7 @@
 // `-0000` suffix makes an 18-digit version. metadata.toml with `run_in_transaction = false`
 // runs the migration outside a transaction.
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 
 #include "engine/errors.hpp"
@@ -70,10 +71,34 @@ std::vector<Migration> load(const DirListing& l) {
   return out;
 }
 
+// `<version>_<title>/up.sql` (+ down.sql), the version in the style of the newest: diesel's
+// `YYYY-MM-DD-HHMMSS` when it has dashes, else digits.
+NewMigrationFiles create(const Chain& c, const NewMigrationRequest& r) {
+  const std::string newest = c.migrations.empty() ? "" : c.migrations.back().name;
+  std::string version;
+  if (newest.substr(0, newest.find('_')).find('-') != std::string::npos) {
+    const std::time_t t = static_cast<std::time_t>(r.now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d-%H%M%S", &tm);
+    version = buf;
+    std::string digits = version;
+    digits.erase(std::remove(digits.begin(), digits.end(), '-'), digits.end());
+    if (digits <= newest_version(c)) version = next_version(newest_version(c), r.now);  // a clock behind
+  } else {
+    version = next_version(newest_version(c), r.now);
+  }
+  const std::string dir = c.directory + "/" + version + "_" + r.title;
+  NewMigrationFiles out{version + "_" + r.title, {{dir + "/up.sql", r.up_sql}}};
+  if (!r.down_sql.empty()) out.files.emplace_back(dir + "/down.sql", r.down_sql);
+  return out;
+}
+
 }  // namespace
 
 const LayoutModule kDieselLayout{"diesel",
                                  "version = text before the first '_' without '-', compared bytewise (diesel)",
-                                 "2024-01-01-120000_create_users/up.sql + down.sql", recognise, load};
+                                 "2024-01-01-120000_create_users/up.sql + down.sql", recognise, load, create};
 
 }  // namespace rb::migrations

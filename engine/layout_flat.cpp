@@ -45,9 +45,15 @@ std::vector<Migration> load(const DirListing& l) {
   return out;
 }
 
+// Flat files have no down scripts: a new one is `<next version>_<title>.sql`.
+NewMigrationFiles create(const Chain& c, const NewMigrationRequest& r) {
+  const std::string name = next_version(newest_version(c), r.now) + "_" + r.title + ".sql";
+  return {name, {{c.directory + "/" + name, r.up_sql}}};
+}
+
 }  // namespace
 
 const LayoutModule kFlatLayout{"flat", "version sort of the file name (sort -V: 2.9.1 < 2.11.0, upgrade_9 < upgrade_10)",
-                               "0001_create_users.sql, 2.11.0.sql, upgrade_104.sql", recognise, load};
+                               "0001_create_users.sql, 2.11.0.sql, upgrade_104.sql", recognise, load, create};
 
 }  // namespace rb::migrations

@@ -34,9 +34,16 @@ std::vector<Migration> load(const DirListing& l) {
   return out;
 }
 
+// `<timestamp>_<title>/migration.sql`; Prisma has no down scripts.
+NewMigrationFiles create(const Chain& c, const NewMigrationRequest& r) {
+  const std::string newest = newest_version(c);
+  const std::string name = next_version(newest.empty() ? "20000101000000" : newest, r.now) + "_" + r.title;
+  return {name, {{c.directory + "/" + name + "/migration.sql", r.up_sql}}};
+}
+
 }  // namespace
 
 const LayoutModule kPrismaLayout{"prisma", "directory name compared bytewise (Prisma); shared prefixes allowed",
-                                 "20240101120000_create_users/migration.sql", recognise, load};
+                                 "20240101120000_create_users/migration.sql", recognise, load, create};
 
 }  // namespace rb::migrations

@@ -90,13 +90,28 @@ std::vector<Migration> load_pairs(const DirListing& l, bool sqlx) {
 std::vector<Migration> load_golang(const DirListing& l) { return load_pairs(l, false); }
 std::vector<Migration> load_sqlx(const DirListing& l) { return load_pairs(l, true); }
 
+NewMigrationFiles create_pair(const Chain& c, const NewMigrationRequest& r) {
+  const std::string stem = next_version(newest_version(c), r.now) + "_" + r.title;
+  NewMigrationFiles out{stem + ".up.sql", {{c.directory + "/" + stem + ".up.sql", r.up_sql}}};
+  if (!r.down_sql.empty()) out.files.emplace_back(c.directory + "/" + stem + ".down.sql", r.down_sql);
+  return out;
+}
+
+// sqlx: reversible pairs when the chain has them, else a simple file (no down).
+NewMigrationFiles create_sqlx(const Chain& c, const NewMigrationRequest& r) {
+  for (const auto& m : c.migrations)
+    if (ends_with(m.name, ".up.sql")) return create_pair(c, r);
+  const std::string name = next_version(newest_version(c), r.now) + "_" + r.title + ".sql";
+  return {name, {{c.directory + "/" + name, r.up_sql}}};
+}
+
 }  // namespace
 
 const LayoutModule kGolangMigrateLayout{"golang-migrate",
                                         "version number as an integer; .up.sql and .down.sql pair by number",
                                         "1_create_users.up.sql + 1_create_users.down.sql", recognise_golang,
-                                        load_golang};
+                                        load_golang, create_pair};
 const LayoutModule kSqlxLayout{"sqlx", "version as a 64-bit integer; up and down pair by version; -- no-transaction",
-                               "20240101120000_create_users.sql or .up.sql + .down.sql", recognise_sqlx, load_sqlx};
+                               "20240101120000_create_users.sql or .up.sql + .down.sql", recognise_sqlx, load_sqlx, create_sqlx};
 
 }  // namespace rb::migrations

@@ -205,10 +205,18 @@ std::string trim(const std::string& text) {
   what = trim(what);
   const std::string redundant = "syntax error ";
   if (what.rfind(redundant, 0) == 0) what.erase(0, redundant.size());
-  std::string message = filename + ":" + std::to_string(line_of(sql, at)) +
-                        ": syntax error: " + what + " (near \"" + clip(near, 40) + "\")";
-  if (near.rfind('\\', 0) == 0) message += "; psql meta-commands (\\...) are not SQL";
-  throw rb::ConfigError(message);
+  if (near.rfind('\\', 0) == 0) {
+    // psql runs backslash commands itself; the server never sees them.
+    std::size_t end = 1;
+    while (end < near.size() && !is_space(near[end])) ++end;
+    throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, at)) + ": psql meta-command " +
+                          near.substr(0, end) +
+                          " is not SQL: runbook sends each statement to the server, which does not know psql's "
+                          "backslash commands. Replace it with SQL (\\i: put the included statements in the file or "
+                          "in their own migration; \\set: write the value in)");
+  }
+  throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, at)) + ": syntax error: " + what + " (near \"" +
+                        clip(near, 40) + "\")");
 }
 
 // Frees a libpg_query result on every path.

@@ -49,7 +49,7 @@ Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) 
   // The newest applied migration splits "not applied" into gaps and pending.
   int newest_applied = -1;
   for (std::size_t i = 0; i < chain.migrations.size(); ++i)
-    if (by_name.count(chain.migrations[i].name)) newest_applied = static_cast<int>(i);
+    if (!chain.migrations[i].repeatable && by_name.count(chain.migrations[i].name)) newest_applied = static_cast<int>(i);
 
   for (std::size_t i = 0; i < chain.migrations.size(); ++i) {
     const Migration& m = chain.migrations[i];
@@ -59,13 +59,18 @@ Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) 
       continue;
     }
     const LedgerRow& row = *it->second;
+    if (m.repeatable && row.status != "dirty" && row.sha256 != m.sha256) {
+      st.pending.push_back(&m);  // a changed repeatable runs again: not drift
+      by_name.erase(it);
+      continue;
+    }
     if (row.status == "dirty") {
       st.dirty.push_back(row);
     } else {
       st.applied.push_back(&m);
     }
     if (row.sha256 != m.sha256) {
-      HashMismatch mm{m.name, row.sha256, m.sha256, differs_only_in_line_endings(m.dbmate_file.empty() ? m.up_sql : m.dbmate_file, row.sha256)};
+      HashMismatch mm{m.name, row.sha256, m.sha256, differs_only_in_line_endings(m.whole_file.empty() ? m.up_sql : m.whole_file, row.sha256)};
       (mm.line_endings_only ? st.line_ending_only : st.hash_mismatches).push_back(mm);
     }
     by_name.erase(it);

@@ -23,7 +23,7 @@ return runbook.define {
     { name = "lock_wait", type = "duration", default = "60s", help = "how long to wait for another runner's lock" },
     { name = "allow_drift", type = "boolean", default = false, help = "apply although parity fails (deliberate override)" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
-    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
+    migrate.LAYOUT_PARAM,
     { name = "backup_dir", type = "string", help = "where backups go (default: the environment's, else .runbook/backups)" },
   },
   settings = {

@@ -9,18 +9,11 @@ local preflight = require "lib.preflight"
 local migrate = require "lib.migrate"
 local checks = require "lib.checks"
 
--- The next version after the chain's newest, in the same style (zero-padded or timestamp).
-local function next_version(chain)
-  local list = chain:list()
-  local last = list[#list] and list[#list].version or "0"
-  if #last >= 12 and last:match("^%d+$") then return os.date("!%Y%m%d%H%M%S") end
-  local n = tonumber(last:match("^(%d+)"))
-  if not n then return os.date("!%Y%m%d%H%M%S") end
-  return string.format("%0" .. #last .. "d", n + 1)
-end
-
+-- "V1_1__add_email.sql", "2/9_add_email.up.sql", "20240101_add_email/" -> "add_email"
 local function stem(name)
-  return (name:gsub("%.up%.sql$", ""):gsub("%.sql$", ""):gsub("^[Vv]?[%d%-]+_+", ""))
+  local base = name:match("([^/]+)/?$") or name
+  base = base:gsub("%.up%.sql$", ""):gsub("%.sql$", ""):gsub("^[VvRr]?[%d%._%-]*_+", "")
+  return (base:gsub("[^%w_%-]", "_"))
 end
 
 local function locate(ctx)
@@ -42,36 +35,23 @@ end
 
 local function write(ctx)
   local chain, m = migrate.chain(ctx), ctx.state.target
-  local version = next_version(chain)
-  local name = version .. "_" .. (ctx.params.name ~= "" and ctx.params.name or ("revert_" .. stem(m.name)))
+  local title = ctx.params.name ~= "" and ctx.params.name or ("revert_" .. stem(m.name))
   local header = string.format("-- Forward fix: reverts %s.\n-- Written by runbook forward-fix (run %s) from %s.\n",
     m.name, ctx.run_id, m.has_down and m.down_path or "a template")
   local up
   if m.has_down then
     up = header .. "\n" .. m.down_sql
   else
-    up = header .. "-- TODO: write the SQL that undoes the migration below, then run this runbook again with --set file=...\n" ..
-      "-- or apply.lua. Its SQL, for reference:\n--   " .. m.up_sql:gsub("\n", "\n--   ") .. "\n"
+    up = header .. "-- TODO: write the SQL that undoes the migration below, then run this runbook again or\n" ..
+      "-- apply.lua. Its SQL, for reference:\n--   " .. m.up_sql:gsub("\n", "\n--   ") .. "\n"
   end
-  local dir, layout = chain:directory(), chain:layout()
-  local path, down_path
-  if layout == "diesel" then
-    path, down_path = dir .. "/" .. name .. "/up.sql", dir .. "/" .. name .. "/down.sql"
-  elseif layout == "prisma" then
-    path = dir .. "/" .. name .. "/migration.sql"
-  elseif layout == "golang-migrate" or layout == "sqlx" then
-    path, down_path = dir .. "/" .. name .. ".up.sql", dir .. "/" .. name .. ".down.sql"
-  elseif layout == "dbmate" then
-    path = dir .. "/" .. name .. ".sql"
-    up = "-- migrate:up\n" .. up .. "\n-- migrate:down\n" .. m.up_sql
-  else
-    path = dir .. "/" .. name .. ".sql"
-  end
-  files.write(path, up)
-  -- Reverting the revert re-applies the original: the fix's down script is the original up.
-  if down_path then files.write(down_path, "-- Undoes the forward fix " .. name .. ": re-applies " .. m.name .. ".\n\n" .. m.up_sql) end
-  ctx.state.fix = { name = (layout == "diesel" or layout == "prisma") and name or (path:match("[^/]+$")), path = path, sql = up, template = not m.has_down }
-  ctx:artifact("forward_fix", { reverts = m.name, path = path })
+  -- The chain's layout names and lays out the new migration as its tool would; reverting the
+  -- revert re-applies the original, so the fix's down script is the original up.
+  local fix = chain:new_migration { title = title, up = up,
+    down = "-- Undoes the forward fix: re-applies " .. m.name .. ".\n\n" .. m.up_sql }
+  for _, f in ipairs(fix.files) do files.write(f.path, f.content) end
+  ctx.state.fix = { name = fix.name, path = fix.files[1].path, sql = fix.files[1].content, template = not m.has_down }
+  ctx:artifact("forward_fix", { reverts = m.name, path = fix.files[1].path })
 end
 
 local function review(ctx)
@@ -111,7 +91,7 @@ return runbook.define {
     { name = "name", type = "string", default = "", help = "name of the new migration (default revert_<name>)" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
-    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
+    migrate.LAYOUT_PARAM,
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for the fix" },
   },
   settings = { confirm = false },

@@ -6,6 +6,7 @@
 local runbook = require "runbook"
 local preflight = require "lib.preflight"
 local checks = require "lib.checks"
+local migrate = require "lib.migrate"
 
 return runbook.define {
   name = "post-verify",
@@ -13,7 +14,7 @@ return runbook.define {
   params = {
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory (for parity)" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
-    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
+    migrate.LAYOUT_PARAM,
   },
   steps = {
     runbook.step("connect", "Connect to the database", preflight.connect),

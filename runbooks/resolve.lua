@@ -15,7 +15,7 @@ return runbook.define {
     { name = "as", type = "enum", choices = { "applied", "rolled-back" }, required = true, help = "what the repair achieved" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
-    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
+    migrate.LAYOUT_PARAM,
   },
   settings = { confirm = false },
   steps = {

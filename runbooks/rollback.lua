@@ -115,7 +115,7 @@ return runbook.define {
       help = "auto: down scripts when all exist, else restore" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
-    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
+    migrate.LAYOUT_PARAM,
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for each down script" },
     { name = "lock_wait", type = "duration", default = "60s", help = "how long to wait for another runner's lock" },
   },

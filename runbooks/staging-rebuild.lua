@@ -80,7 +80,7 @@ return runbook.define {
   params = {
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
     { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
-    { name = "layout", type = "string", default = "", help = "migration layout (default: detected): flat, golang-migrate, sqlx, diesel, prisma, dbmate" },
+    migrate.LAYOUT_PARAM,
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for each migration" },
     { name = "backup_dir", type = "string", help = "where the snapshot goes (default: the environment's, else .runbook/backups)" },
   },

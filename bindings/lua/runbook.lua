@@ -518,7 +518,28 @@ local function fmt_default(v)
   return tostring(v)
 end
 
-function M.describe(rb)
+-- The chain a runbook with a `migrations` parameter would run, for --describe: reading the
+-- directory is no effect. Never fails the description.
+local function describe_chain(rb, opts)
+  local ok, params = pcall(function()
+    local env
+    if opts.env and opts.env ~= "" then env = M.load_environment(opts.environments, opts.env) end
+    return resolve_params(rb, opts.sets or {}, env)
+  end)
+  if not ok or type(params) ~= "table" or type(params.migrations) ~= "string" then return nil end
+  local layout = params.layout
+  local loaded, chain = pcall(require("migrations").load, params.migrations,
+    { layout = (layout or "") ~= "" and layout or nil })
+  if not loaded then
+    local why = type(chain) == "table" and chain.message or tostring(chain)
+    return string.format("Migrations: %s: %s", params.migrations, why)
+  end
+  return string.format("Migrations: %s: %d migration(s), %s layout (%s)\n  order: %s", params.migrations,
+    #chain:list(), chain:layout(), (layout or "") ~= "" and "chosen" or "detected", chain:ordering())
+end
+
+function M.describe(rb, opts)
+  opts = opts or {}
   local lines = {}
   local function add(s) lines[#lines + 1] = s end
   add(rb.name .. " (" .. rb.source .. ")")
@@ -536,6 +557,11 @@ function M.describe(rb)
     add("")
     add("Settings (fixed by composition):")
     for _, k in ipairs(settings) do add(string.format("  %-18s %s", k, fmt_default(rb.settings[k]))) end
+  end
+  local chain = describe_chain(rb, opts)
+  if chain then
+    add("")
+    add(chain)
   end
   add("")
   add("Steps:")

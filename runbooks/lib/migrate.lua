@@ -19,13 +19,21 @@ local function ledger_opts(ctx, extra)
 end
 M.ledger_opts = ledger_opts
 
+--- The `layout` parameter every runbook that loads a chain takes; the names are the engine's.
+M.LAYOUT_PARAM = (function()
+  local names = {}
+  for _, l in ipairs(migrations.layouts()) do names[#names + 1] = l.name end
+  return { name = "layout", type = "string", default = "",
+    help = "migration layout (default: detected): " .. table.concat(names, ", ") }
+end)()
+
 --- The chain of this run, loaded (read and hashed) once.
 function M.chain(ctx)
   if not ctx.state.chain then
     local layout = ctx.params.layout
     ctx.state.chain = migrations.load(ctx.params.migrations, { layout = layout ~= "" and layout or nil })
     local chain = ctx.state.chain
-    ctx:detail("loaded %d migration(s) from %s (%s layout%s; order: %s)", #chain:list(), ctx.params.migrations,
+    ctx:log("loaded %d migration(s) from %s (%s layout%s; order: %s)", #chain:list(), ctx.params.migrations,
       chain:layout(), (layout or "") ~= "" and ", chosen" or ", detected", chain:ordering())
   end
   return ctx.state.chain

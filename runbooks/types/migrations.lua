@@ -85,9 +85,18 @@ local migrations = {}
 ---Raises `config` naming the file (missing directory, mixed layouts, duplicate versions, ...).
 ---Same in dry-run.
 ---@param dir string
----@param opts? { layout?: "flat"|"golang-migrate"|"sqlx"|"diesel"|"prisma"|"dbmate" } the layout's rules instead of the detected ones
+---@param opts? { layout?: "flat"|"golang-migrate"|"sqlx"|"diesel"|"prisma"|"dbmate"|"flyway"|"goose"|"node-pg-migrate"|"versioned-dirs" } the layout's rules instead of the detected ones
 ---@return migrations.Chain chain
 function migrations.load(dir, opts) end
+
+---@class migrations.Layout
+---@field name string what `--set layout=` takes
+---@field ordering string its ordering rule, in words
+---@field pattern string an example of its file names
+
+---Every layout, in detection order (docs/layouts.md).
+---@return migrations.Layout[] layouts
+function migrations.layouts() end
 
 ---Compares the chain with the ledger (one query). Same in dry-run (read-only).
 ---@param conn db.Connection
@@ -260,5 +269,17 @@ function Chain:layout() end
 ---The layout's ordering rule, in words.
 ---@return string ordering
 function Chain:ordering() end
+
+---@class migrations.NewMigration
+---@field name string its ledger name
+---@field files { path: string, content: string }[] the files to write, up first
+
+---What the chain's layout writes for a new migration after its newest (named and laid out as
+---the tool would: `V1_2__x.sql` + `U1_2__x.sql`, `<ts>_x/up.sql` + `down.sql`, one annotated
+---file for dbmate, goose and node-pg-migrate). Writes nothing. Raises `config` for a title
+---with characters other than letters, digits, `_` and `-`, or when a file already exists.
+---@param spec { title: string, up: string, down?: string } `down` empty or nil: no down script
+---@return migrations.NewMigration new
+function Chain:new_migration(spec) end
 
 return migrations

@@ -445,3 +445,95 @@ TEST_CASE("an own-transaction file failing in its second transaction is recorded
   CHECK(again.all().find("dirty") != std::string::npos);
   CHECK(db.count("SELECT to_regclass('public.second_tx') IS NULL") == 1);
 }
+
+TEST_CASE("a Flyway chain applies in Flyway's order; a changed R__ repeatable runs again, not drift",
+          "[cli][layout]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/V1__t.sql", "CREATE TABLE t (id int);\n");
+  dir.write("migrations/V1_1__x.sql", "ALTER TABLE t ADD COLUMN x int;\n");
+  dir.write("migrations/V1.10__y.sql", "ALTER TABLE t ADD COLUMN y int;\n");  // after 1.1: needs x first
+  dir.write("migrations/V1.2__idx.sql", "CREATE INDEX t_x ON t (x);\n");
+  dir.write("migrations/R__view.sql", "CREATE OR REPLACE VIEW v AS SELECT 1 AS version;\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK(r.all().find("flyway layout") != std::string::npos);
+  CHECK(psql(db, "SELECT string_agg(filename, ',' ORDER BY applied_at, filename) FROM schema_migrations") != "");
+  CHECK(db.count("SELECT version FROM v") == 1);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == 5);
+  // Unchanged: nothing to do.
+  auto noop = apply(dir, db, {"--yes"});
+  INFO(noop.all());
+  CHECK(noop.code == 0);
+  CHECK(noop.all().find("R__view.sql") == std::string::npos);
+  // Edited: the repeatable runs again and the ledger takes its new hash.
+  dir.write("migrations/R__view.sql", "CREATE OR REPLACE VIEW v AS SELECT 2 AS version;\n");
+  auto again = apply(dir, db, {"--yes"});
+  INFO(again.all());
+  CHECK(again.code == 0);
+  CHECK(db.count("SELECT version FROM v") == 2);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == 5);
+  CHECK(psql(db, "SELECT sha256 FROM schema_migrations WHERE filename = 'R__view.sql'") ==
+        rbtest::sha256sum(dir.path() + "/migrations/R__view.sql") + "\n");
+}
+
+TEST_CASE("a goose chain applies its Up sections only; NO TRANSACTION runs CONCURRENTLY", "[cli][layout]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/00001_t.sql", "-- +goose Up\nCREATE TABLE t (id int);\n\n-- +goose Down\nDROP TABLE t;\n");
+  dir.write("migrations/00002_idx.sql",
+            "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n"
+            "-- +goose Down\nDROP INDEX CONCURRENTLY t_id;\n");
+  dir.write("migrations/00010_f.sql",
+            "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n  RETURN 1;\nEND;\n$$;\n-- +goose StatementEnd\n-- +goose Down\nDROP FUNCTION f();\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK(r.all().find("goose layout") != std::string::npos);
+  CHECK(db.count("SELECT to_regclass('public.t') IS NOT NULL") == 1);
+  CHECK(db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 't_id'") == 1);
+  CHECK(db.count("SELECT f()") == 1);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations") == 3);
+}
+
+TEST_CASE("a node-pg-migrate SQL chain applies its Up Migration sections", "[cli][layout]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/1700000000000_create-t.sql",
+            "-- Up Migration\nCREATE TABLE t (id int);\n\n-- Down Migration\nDROP TABLE t;\n");
+  dir.write("migrations/1700000000001_add-x.sql", "-- Up Migration\nALTER TABLE t ADD COLUMN x int;\n-- Down Migration\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK(r.all().find("node-pg-migrate layout") != std::string::npos);
+  CHECK(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'x'") == 1);
+}
+
+TEST_CASE("a versioned-directories chain applies across majors in numeric order", "[cli][layout]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/1/1_t.up.sql", "CREATE TABLE t (id int);\n");
+  dir.write("migrations/1/1_t.down.sql", "DROP TABLE t;\n");
+  dir.write("migrations/2/9_x.up.sql", "ALTER TABLE t ADD COLUMN x int;\n");
+  dir.write("migrations/2/10_idx.up.sql", "CREATE INDEX t_x ON t (x);\n");  // after 2/9: needs x
+  dir.write("migrations/10/1_y.up.sql", "ALTER TABLE t ADD COLUMN y int;\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename IN ('1/1_t.up.sql', '2/10_idx.up.sql', "
+                 "'10/1_y.up.sql')") == 3);
+}
+
+TEST_CASE("a psql meta-command is refused naming file and line before anything runs", "[cli][fidelity]") {
+  TempDir dir;
+  TempDatabase db;
+  dir.write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+  dir.write("migrations/0002_b.sql", "CREATE TABLE b (id int);\n\\i other.sql\n");
+  auto r = apply(dir, db, {"--yes"});
+  INFO(r.all());
+  CHECK(r.code != 0);
+  CHECK(r.err.find("0002_b.sql:2: psql meta-command \\i is not SQL") != std::string::npos);
+  CHECK(db.count("SELECT to_regclass('public.a') IS NULL") == 1);  // not even the first file ran
+}

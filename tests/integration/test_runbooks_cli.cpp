@@ -751,6 +751,62 @@ TEST_CASE("forward-fix.lua applies only the fix; not unrelated pending migration
   CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename BETWEEN '0007' AND '0014'") == 0);
 }
 
+// Every layout: a two-migration chain whose second adds a column; forward-fix reverts it with a
+// new migration that the same layout loads as its newest, and the column is gone.
+TEST_CASE("forward-fix.lua writes the fix as each layout's tool would, and it applies", "[runbooks][forward-fix][layout]") {
+  struct Layout {
+    const char* name;
+    std::vector<std::pair<std::string, std::string>> files;
+    const char* second;  // the migration to revert
+  };
+  const std::string t = "CREATE TABLE t (id int);\n", add = "ALTER TABLE t ADD COLUMN x int;\n",
+                    drop = "ALTER TABLE t DROP COLUMN x;\n";
+  const std::vector<Layout> layouts = {
+      {"flat", {{"0001_t.sql", t}, {"0002_x.sql", add}}, "0002_x.sql"},
+      {"golang-migrate", {{"1_t.up.sql", t}, {"2_x.up.sql", add}, {"2_x.down.sql", drop}}, "2_x.up.sql"},
+      {"sqlx", {{"1_t.sql", "-- no-transaction\n" + t}, {"2_x.sql", add}}, "2_x.sql"},
+      {"diesel", {{"2024-01-01-000000_t/up.sql", t}, {"2024-01-02-000000_x/up.sql", add},
+                  {"2024-01-02-000000_x/down.sql", drop}}, "2024-01-02-000000_x"},
+      {"prisma", {{"20240101000000_t/migration.sql", t}, {"20240102000000_x/migration.sql", add}}, "20240102000000_x"},
+      {"dbmate", {{"20240101000000_t.sql", "-- migrate:up\n" + t}, {"20240102000000_x.sql", "-- migrate:up\n" + add +
+                  "-- migrate:down\n" + drop}}, "20240102000000_x.sql"},
+      {"flyway", {{"V1__t.sql", t}, {"V1_1__x.sql", add}, {"U1_1__x.sql", drop}}, "V1_1__x.sql"},
+      {"goose", {{"00001_t.sql", "-- +goose Up\n" + t}, {"00002_x.sql", "-- +goose Up\n" + add + "-- +goose Down\n" + drop}},
+       "00002_x.sql"},
+      {"node-pg-migrate", {{"1700000000000_t.sql", "-- Up Migration\n" + t}, {"1700000000001_x.sql", "-- Up Migration\n" +
+                           add + "-- Down Migration\n" + drop}}, "1700000000001_x.sql"},
+      {"versioned-dirs", {{"1/1_t.up.sql", t}, {"1/2_x.up.sql", add}, {"1/2_x.down.sql", drop}}, "1/2_x.up.sql"},
+  };
+  for (const auto& l : layouts) {
+    DYNAMIC_SECTION(l.name) {
+      TempDir dir;
+      TempDatabase db;
+      for (const auto& [f, content] : l.files) dir.write("migrations/" + f, content);
+      auto applied = run_runbook(dir, db, "apply.lua", {"--yes"});
+      INFO(applied.all());
+      REQUIRE(applied.code == 0);
+      REQUIRE(has(applied, std::string(l.name) + " layout"));
+      auto r = run_runbook(dir, db, "forward-fix.lua", {"--yes", "--set", std::string("migration=") + l.second});
+      INFO(r.all());
+      const bool has_down = std::string(l.name) != "flat" && std::string(l.name) != "sqlx" && std::string(l.name) != "prisma";
+      if (!has_down) {
+        CHECK(r.code == 3);  // a template to fill in, nothing applied
+        CHECK(has(r, "template"));
+        continue;
+      }
+      CHECK(r.code == 0);
+      CHECK(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'x'") == 0);
+      CHECK(db.count(kLedgerCount) == 3);
+      // The fix is the newest migration of the same layout, and the chain is up to date.
+      auto again = run_runbook(dir, db, "apply.lua", {"--yes"});
+      INFO(again.all());
+      CHECK(again.code == 0);
+      CHECK(has(again, std::string(l.name) + " layout"));
+      CHECK(has(again, "3 applied, 0 pending"));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. Composition
 // ---------------------------------------------------------------------------------------------

@@ -510,3 +510,122 @@ TEST_CASE("sha256 is the hash of the up file's bytes", "[chain]") {
     CHECK(h2 == rbtest::sha256sum(f));
   }
 }
+
+TEST_CASE("Flyway: version parts split on . and _ compare as numbers; U pairs with V; R__ last", "[chain][layout]") {
+  TempDir d;
+  d.write("V1_1__a.sql", "SELECT 11;");
+  d.write("V1.2__b.sql", "SELECT 12;");
+  d.write("V1_10__c.sql", "SELECT 110;");
+  d.write("V2__d.sql", "SELECT 2;");
+  d.write("V1__init.sql", "SELECT 1;");
+  d.write("U1.2__b.sql", "SELECT -12;");
+  d.write("R__views.sql", "CREATE OR REPLACE VIEW v AS SELECT 1;");
+  d.write("R__a_functions.sql", "SELECT 'f';");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "flyway");
+  // 1 < 1.1 (V1_1) < 1.2 (V1.2) < 1.10 (V1_10) < 2, then repeatables by description.
+  REQUIRE(names(c) == std::vector<std::string>{"V1__init.sql", "V1_1__a.sql", "V1.2__b.sql", "V1_10__c.sql",
+                                               "V2__d.sql", "R__a_functions.sql", "R__views.sql"});
+  CHECK(c.migrations[1].version == "1.1");
+  CHECK(c.migrations[2].down_sql == "SELECT -12;");
+  CHECK(c.migrations[0].down_path.empty());
+  CHECK_FALSE(c.migrations[4].repeatable);
+  CHECK(c.migrations[5].repeatable);
+  CHECK(c.migrations[6].repeatable);
+  SECTION("1.1 written as V1_1 and V1.1.0 is one version: an error naming both") {
+    d.write("V1.1.0__again.sql", "SELECT 0;");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "V1_1__a.sql"));
+    CHECK(contains(msg, "V1.1.0__again.sql"));
+  }
+  SECTION("an undo without its versioned migration is an error") {
+    d.write("U7__gone.sql", "SELECT 7;");
+    CHECK(contains(config_error([&] { load_chain(d.str()); }), "U7__gone.sql"));
+  }
+  SECTION("a callback file under --set layout=flyway is refused, not skipped") {
+    d.write("afterMigrate.sql", "SELECT 1;");
+    CHECK(contains(config_error([&] { load_chain(d.str(), "flyway"); }), "afterMigrate.sql"));
+  }
+}
+
+TEST_CASE("goose: annotated sections, numeric versions, NO TRANSACTION; ENVSUBST is refused", "[chain][layout]") {
+  TempDir d;
+  const std::string body =
+      "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n"
+      "-- +goose StatementEnd\n\n-- +goose Down\nDROP FUNCTION f();\n";
+  d.write("10_f.sql", body);
+  d.write("9_t.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY i ON t (id);\n");
+  d.write("00001_init.sql", "-- +goose Up\nCREATE TABLE t (id int);\n");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "goose");
+  REQUIRE(names(c) == std::vector<std::string>{"00001_init.sql", "9_t.sql", "10_f.sql"});
+  CHECK(c.migrations[1].no_transaction == "goose annotation -- +goose NO TRANSACTION");
+  CHECK(c.migrations[2].no_transaction.empty());
+  // The up section keeps the file's line numbers: line 3 is still line 3, the down is blanked.
+  CHECK(c.migrations[2].up_sql.find("CREATE FUNCTION") == body.find("CREATE FUNCTION"));
+  CHECK(c.migrations[2].up_sql.find("DROP FUNCTION") == std::string::npos);
+  CHECK(c.migrations[2].down_sql.find("DROP FUNCTION f();") != std::string::npos);
+  CHECK(c.migrations[2].sha256 == rbtest::sha256sum(d.str() + "/10_f.sql"));
+  SECTION("ENVSUBST ON is refused with the file and line") {
+    d.write("11_env.sql", "-- +goose Up\n-- +goose ENVSUBST ON\nCREATE ROLE ${ROLE};\n");
+    CHECK(contains(config_error([&] { load_chain(d.str()); }), "11_env.sql:2:"));
+  }
+  SECTION("two files with one version are an error naming both") {
+    d.write("010_again.sql", "-- +goose Up\nSELECT 1;\n");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    CHECK(contains(msg, "10_f.sql"));
+    CHECK(contains(msg, "010_again.sql"));
+  }
+}
+
+TEST_CASE("node-pg-migrate: -- Up Migration / -- Down Migration, locale order of the paths", "[chain][layout]") {
+  TempDir d;
+  d.write("1700000000000_create-users.sql", "-- Up Migration\nCREATE TABLE users (id int);\n-- Down Migration\nDROP TABLE users;\n");
+  d.write("1700000000001_Add_email.sql", "--  up migration\nALTER TABLE users ADD email text;\n");
+  d.write("1700000000001_add-name.sql", "ALTER TABLE users ADD name text;\n");
+  d.write("9_late.sql", "SELECT 9;\n");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "node-pg-migrate");
+  // Digits one by one ("9" after "1700..."), case-insensitive letters ("Add_email" before "add-name").
+  REQUIRE(names(c) == std::vector<std::string>{"1700000000000_create-users.sql", "1700000000001_Add_email.sql",
+                                               "1700000000001_add-name.sql", "9_late.sql"});
+  CHECK(c.migrations[0].up_sql.find("DROP TABLE") == std::string::npos);
+  CHECK(c.migrations[0].down_sql.find("DROP TABLE users;") != std::string::npos);
+  CHECK(c.migrations[2].up_sql == "ALTER TABLE users ADD name text;\n");
+  CHECK(c.migrations[2].down_path.empty());
+  SECTION("a down marker without an up marker is refused: the tool would run the down part") {
+    d.write("1800000000000_bad.sql", "DROP TABLE x;\n-- Down Migration\nCREATE TABLE x ();\n");
+    CHECK(contains(config_error([&] { load_chain(d.str()); }), "1800000000000_bad.sql:2:"));
+  }
+}
+
+TEST_CASE("versioned directories: <major>/<minor>_<name>.up.sql, numeric on both levels", "[chain][layout]") {
+  TempDir d;
+  d.write("2/10_x.up.sql", "SELECT 210;");
+  d.write("2/9_y.up.sql", "SELECT 29;");
+  d.write("2/9_y_undo.down.sql", "SELECT -29;");
+  d.write("10/1_z.up.sql", "SELECT 101;");
+  d.write("1/1_init.up.sql", "SELECT 11;");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "versioned-dirs");
+  REQUIRE(names(c) == std::vector<std::string>{"1/1_init.up.sql", "2/9_y.up.sql", "2/10_x.up.sql", "10/1_z.up.sql"});
+  CHECK(c.migrations[1].version == "2.9");
+  CHECK(c.migrations[1].down_sql == "SELECT -29;");
+  CHECK(c.migrations[2].down_path.empty());
+  SECTION("an orphan down script is an error naming it") {
+    d.write("10/4_w.down.sql", "SELECT 1;");
+    CHECK(contains(config_error([&] { load_chain(d.str()); }), "10/4_w.down.sql"));
+  }
+}
+
+TEST_CASE("a migration written in code (.go, .js, .ts) is refused: it would be skipped", "[chain][layout]") {
+  for (const char* code : {"00002_seed.go", "1700000000001_seed.js", "20240101_x.ts", "V3__java_thing.java"}) {
+    TempDir d;
+    d.write("00001_init.sql", "-- +goose Up\nCREATE TABLE t (id int);\n");
+    d.write(code, "package migrations\n");
+    const std::string msg = config_error([&] { load_chain(d.str()); });
+    INFO(code);
+    CHECK(contains(msg, code));
+    CHECK(contains(msg, "is code, not SQL"));
+  }
+}

@@ -300,3 +300,35 @@ TEST_CASE("status: a dbmate file converted to CRLF is a line-ending difference, 
   CHECK(st.line_ending_only.size() == 1);
   CHECK(st.parity_pass());
 }
+
+TEST_CASE("status: a Flyway repeatable is pending until applied and again when it changes, never drift", "[status]") {
+  Chain c = three();
+  Migration r = mig("R", "R__views.sql", "CREATE OR REPLACE VIEW v AS SELECT 1;\n");
+  r.repeatable = true;
+  c.migrations.push_back(r);
+  const LedgerRow a = row(c.migrations[0]);
+  SECTION("never applied: pending, and not a gap although it is after nothing applied") {
+    const Status st = compute_status(c, {a});
+    CHECK(names(st.pending) == std::vector<std::string>{"0002_orders.sql", "0003_index.sql", "R__views.sql"});
+    CHECK(st.parity_pass());
+  }
+  SECTION("applied and unchanged: applied") {
+    const Status st = compute_status(c, {a, row(c.migrations[1]), row(c.migrations[2]), row(c.migrations[3])});
+    CHECK(st.up_to_date());
+  }
+  SECTION("applied, then edited: pending again, no hash mismatch") {
+    LedgerRow old = row(c.migrations[3]);
+    old.sha256 = sha("CREATE OR REPLACE VIEW v AS SELECT 0;\n");
+    const Status st = compute_status(c, {a, row(c.migrations[1]), row(c.migrations[2]), old});
+    CHECK(names(st.pending) == std::vector<std::string>{"R__views.sql"});
+    CHECK(st.hash_mismatches.empty());
+    CHECK(st.parity_pass());
+  }
+  SECTION("an edited versioned migration is still drift") {
+    LedgerRow edited = row(c.migrations[1]);
+    edited.sha256 = sha("something else");
+    const Status st = compute_status(c, {a, edited, row(c.migrations[2]), row(c.migrations[3])});
+    CHECK(st.hash_mismatches.size() == 1);
+    CHECK_FALSE(st.parity_pass());
+  }
+}
