@@ -9,6 +9,7 @@
 #include "bindings/modules.hpp"
 #include "engine/apply.hpp"
 #include "engine/layout.hpp"
+#include "engine/tool_ledger.hpp"
 #include "engine/repair.hpp"
 
 namespace rb::lua {
@@ -158,14 +159,13 @@ void push_outcomes(lua_State* L, const migrations::ApplyResult& r) {
   }
 }
 
-// migrations.load(dir [, {layout=}]) -> chain
+// migrations.load(dir [, {layout=, ledger=}]) -> chain; a tool's ledger implies its layout
 int mig_load(lua_State* L) {
   const std::string dir = check_string(L, 1);
   std::string layout;
   if (lua_istable(L, 2)) {
-    lua_getfield(L, 2, "layout");
-    if (lua_isstring(L, -1)) layout = lua_tostring(L, -1);
-    lua_pop(L, 1);
+    layout = opt_string_field(L, 2, "layout", "");
+    if (layout.empty()) layout = migrations::layout_of_ledger(migrations::LedgerName::parse(opt_string_field(L, 2, "ledger", "")));
   }
   auto* h = static_cast<ChainHandle*>(lua_newuserdata(L, sizeof(ChainHandle)));
   h->chain = nullptr;
@@ -225,6 +225,25 @@ int chain_new_migration(lua_State* L) {
   return 1;
 }
 
+// migrations.ledger_table(spec) -> runbook's own ledger table ("public.runbook_ledger" for
+// "sqlx"), and the tool's table or nil
+int mig_ledger_table(lua_State* L) {
+  const auto n = migrations::LedgerName::parse(lua_isstring(L, 1) ? lua_tostring(L, 1) : "");
+  lua_pushstring(L, n.qualified().c_str());
+  if (n.tool.empty()) lua_pushnil(L);
+  else lua_pushstring(L, (n.tool + " " + n.tool_table).c_str());
+  return 2;
+}
+
+// migrations.tool_ledgers() -> {{name=, table=, layout=}, ...}: the tools whose ledgers runbook keeps
+int mig_tool_ledgers(lua_State* L) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto* t : migrations::tool_ledgers())
+    out.push_back(nlohmann::json{{"name", t->name}, {"table", t->table}, {"layout", t->layout}});
+  push_json(L, out);
+  return 1;
+}
+
 // migrations.layouts() -> {{name=, ordering=, pattern=}, ...} in detection order
 int mig_layouts(lua_State* L) {
   nlohmann::json out = nlohmann::json::array();
@@ -245,7 +264,7 @@ int chain_gc(lua_State* L) {
 int mig_status(lua_State* L) {
   auto& conn = check_connection(L, 1);
   const auto& chain = check_chain(L, 2);
-  migrations::Ledger ledger(conn, ledger_name(L, 3));
+  migrations::Ledger ledger(conn, ledger_name(L, 3), &chain);
   push_status(L, migrations::compute_status(chain, ledger.read()));
   return 1;
 }
@@ -270,7 +289,7 @@ int mig_apply(lua_State* L) {
   o.mode = s.mode;
   o.run_id = s.run_id;
   o.applied_by = s.operator_name;
-  migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger));
+  migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger), &chain);
   const auto result = migrations::apply(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);
   push_status(L, result.before);
@@ -291,7 +310,7 @@ int mig_rollback(lua_State* L) {
   }
   auto& s = services(L);
   o.mode = s.mode;
-  migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger));
+  migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger), &chain);
   const auto result = migrations::rollback(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);
   return 1;
@@ -311,7 +330,7 @@ int mig_resolve(lua_State* L) {
   const std::string name = check_string(L, 3);
   const std::string as = check_string(L, 4);
   auto& s = services(L);
-  migrations::Ledger ledger(conn, ledger_name(L, 5));
+  migrations::Ledger ledger(conn, ledger_name(L, 5), &chain);
   const std::string what = migrations::resolve(conn, ledger, chain, name, as, s.mode, s.run_id, s.operator_name);
   if (s.say) s.say(what);
   if (s.record) s.record("resolve", {{"name", name}, {"as", as}, {"result", what}});
@@ -325,7 +344,7 @@ int mig_baseline(lua_State* L) {
   const auto& chain = check_chain(L, 2);
   const std::string version = check_string(L, 3);
   auto& s = services(L);
-  migrations::Ledger ledger(conn, ledger_name(L, 4));
+  migrations::Ledger ledger(conn, ledger_name(L, 4), &chain);
   const auto names = migrations::baseline(conn, ledger, chain, version, s.mode, s.run_id, s.operator_name);
   if (s.say)
     s.say((s.mode == RunMode::live ? "baselined " : "would baseline ") + std::to_string(names.size()) +
@@ -362,6 +381,8 @@ const luaL_Reg kChainMethods[] = {
 const luaL_Reg kMigrationFunctions[] = {
     {"load", guarded<mig_load>},
     {"layouts", guarded<mig_layouts>},
+    {"ledger_table", guarded<mig_ledger_table>},
+    {"tool_ledgers", guarded<mig_tool_ledgers>},
     {"status", guarded<mig_status>},
     {"plan", guarded<plan_new>},
     {"apply", guarded<mig_apply>},

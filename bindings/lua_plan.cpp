@@ -24,6 +24,8 @@ struct PlanState {
   std::unique_ptr<migrations::Ledger> ledger;
   std::unique_ptr<migrations::LedgerLock> lock;
   int conn_ref = LUA_NOREF;  // keeps the locked connection alive while the lock is held
+  const migrations::Chain* chain = nullptr;  // the plan's chain: a tool's ledger is read against it
+  int chain_ref = LUA_NOREF;                 // keeps it alive as long as the plan
 };
 
 namespace {
@@ -281,7 +283,7 @@ int plan_lock(lua_State* L) {
   auto& conn = check_connection(L, 2);
   const double wait = lua_istable(L, 3) ? opt_number_field(L, 3, "wait", 60) : 60;
   if (!st.lock) {
-    st.ledger = std::make_unique<migrations::Ledger>(conn, migrations::LedgerName::parse(st.plan.ledger));
+    st.ledger = std::make_unique<migrations::Ledger>(conn, migrations::LedgerName::parse(st.plan.ledger), st.chain);
     auto& s = services(L);
     migrations::ApplyObserver obs;
     obs.waiting_for_lock = [&s](const std::string& m) { if (s.say) s.say(m); };
@@ -348,6 +350,7 @@ int plan_gc(lua_State* L) {
   auto* h = static_cast<PlanHandle*>(luaL_checkudata(L, 1, kPlanType));
   if (h->state) {
     release_lock(L, *h->state);
+    if (h->state->chain_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, h->state->chain_ref);
     delete h->state;
     h->state = nullptr;
   }
@@ -413,7 +416,7 @@ int plan_new(lua_State* L) {
   auto& conn = check_connection(L, 1);
   const migrations::Chain& chain = check_chain(L, 2);
   migrations::PlanOptions o;
-  std::string ledger = "public.schema_migrations";
+  std::string ledger_text;  // as --set ledger= gave it: "" keeps the default's refusal of a foreign ledger
   if (lua_istable(L, 3)) {
     const std::string kind = opt_string_field(L, 3, "kind", "apply");
     if (kind != "apply" && kind != "rollback")
@@ -423,17 +426,21 @@ int plan_new(lua_State* L) {
     o.allow_drift = opt_bool_field(L, 3, "allow_drift", false);
     o.count = static_cast<int>(opt_number_field(L, 3, "count", 1));
     o.to = opt_string_field(L, 3, "to", "");
-    ledger = opt_string_field(L, 3, "ledger", ledger);
-    if (ledger.find('.') == std::string::npos) ledger = "public." + ledger;
+    ledger_text = opt_string_field(L, 3, "ledger", "");
   }
   o.server_version = conn.server_version();
   auto& host = host_state(L);
   if (!host.policy_set) throw ConfigError("migrations.plan: the run's policy is not set (runbooks run through the runbook core)");
-  migrations::Ledger l(conn, migrations::LedgerName::parse(ledger));
+  const auto ledger_name = migrations::LedgerName::parse(ledger_text);
+  const std::string ledger = ledger_name.spec();
+  migrations::Ledger l(conn, ledger_name, &chain);
   auto state = std::make_unique<PlanState>();
   state->made_at = fs::file_time_type::clock::now();
   state->plan = migrations::make_plan(chain, l.read(), ledger, o, host.policy);
   state->plan.database = identity_of(conn);
+  state->chain = &chain;
+  lua_pushvalue(L, 2);
+  state->chain_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   auto* h = static_cast<PlanHandle*>(lua_newuserdata(L, sizeof(PlanHandle)));
   h->state = nullptr;
   luaL_getmetatable(L, kPlanType);

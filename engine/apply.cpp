@@ -65,13 +65,13 @@ std::string plan_text(const sql::Script& script, const std::string& path, const 
 // Runs one transactional migration (statements + ledger change + COMMIT) in one round trip.
 // Returns normally on success; throws StepError on failure, after rolling back.
 void run_transactional(db::Connection& conn, const std::string& label, const sql::Script& script,
-                       const std::string& ledger_sql, const std::string& lock_timeout,
+                       const std::vector<std::string>& ledger_sql, const std::string& lock_timeout,
                        const std::string& statement_timeout, int lock_retries, double backoff_s,
                        const ApplyObserver& obs, int& retries_used) {
   std::vector<std::string> batch = transaction_prologue(conn, lock_timeout, statement_timeout);
   const std::size_t first = batch.size();
   for (const auto& s : script.statements) batch.push_back(s.text);
-  batch.push_back(ledger_sql);
+  batch.insert(batch.end(), ledger_sql.begin(), ledger_sql.end());
   batch.push_back("COMMIT");
 
   for (int attempt = 0;; ++attempt) {

@@ -93,6 +93,24 @@ std::string sha256_file_hex(const std::string& path) {
   return h.hex_digest();
 }
 
+std::string sha384_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha384(), nullptr) != 1)
+    throw std::runtime_error("SHA-384 failed");
+  return to_hex(md, len);
+}
+
+std::uint32_t crc32_update(std::uint32_t crc, std::string_view data) {
+  // Reflected polynomial 0xEDB88320, one bit at a time: migration files are small.
+  crc = ~crc;
+  for (unsigned char c : data) {
+    crc ^= c;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -5,35 +5,99 @@
 #include "engine/errors.hpp"
 #include "engine/hash.hpp"
 #include "engine/run_stats.hpp"
+#include "engine/chain.hpp"
+#include "engine/tool_ledger.hpp"
 
 namespace rb::migrations {
 
-Ledger::Ledger(db::Connection& conn, LedgerName name) : conn_(conn), name_(std::move(name)) {
+namespace {
+std::string joined(const std::vector<std::string>& statements) {
+  std::string out;
+  for (const auto& s : statements) out += (out.empty() ? "" : ";\n") + s;
+  return out;
+}
+
+const char* const kCompatOwnLedger = "runbook_ledger";  // public.runbook_ledger beside a tool's
+
+std::string tool_names() {
+  std::string out;
+  for (const auto* t : tool_ledgers()) out += (out.empty() ? "" : ", ") + std::string(t->name);
+  return out;
+}
+
+// "table" or "schema.table" into `n`, refusing empty parts.
+void parse_table(const std::string& text, std::string& schema, std::string& table) {
+  const auto dot = text.find('.');
+  schema = dot == std::string::npos ? "public" : text.substr(0, dot);
+  table = dot == std::string::npos ? text : text.substr(dot + 1);
+  if (schema.empty() || table.empty() || table.find('.') != std::string::npos)
+    throw ConfigError("ledger '" + text + "': expected schema.table, table, or a tool (" + tool_names() + ")");
+}
+}  // namespace
+
+LedgerName LedgerName::parse(const std::string& text) {
+  LedgerName n;
+  if (text.empty()) return n;
+  n.chosen = true;
+  const auto colon = text.find(':');
+  const std::string head = text.substr(0, colon);
+  if (const auto* tool = find_tool_ledger(head)) {
+    n.tool = tool->name;
+    n.tool_table = tool->table;
+    if (colon != std::string::npos) {
+      std::string schema, table;
+      parse_table(text.substr(colon + 1), schema, table);
+      n.tool_table = schema + "." + table;
+    }
+    n.table = kCompatOwnLedger;
+    return n;
+  }
+  if (colon != std::string::npos)
+    throw ConfigError("ledger '" + text + "': '" + head + "' is not a tool whose ledger runbook keeps (" + tool_names() + ")");
+  parse_table(text, n.schema, n.table);
+  return n;
+}
+
+std::string LedgerName::spec() const {
+  if (tool.empty()) return qualified();
+  const auto* t = find_tool_ledger(tool);
+  return t && tool_table == t->table ? tool : tool + ":" + tool_table;
+}
+
+Ledger::Ledger(db::Connection& conn, LedgerName name, const Chain* chain)
+    : conn_(conn), name_(std::move(name)), chain_(chain) {
   quoted_ = conn_.quote_name(name_.schema) + "." + conn_.quote_name(name_.table);
+  if (!name_.tool.empty()) {
+    tool_ = find_tool_ledger(name_.tool);
+    if (!tool_) throw ConfigError("unknown tool ledger '" + name_.tool + "' (one of: " + tool_names() + ")");
+  }
 }
 
 bool Ledger::exists() {
   auto r = conn_.query("SELECT to_regclass($1) IS NOT NULL", {quoted_});
-  if (!r.rows.at(0).at(0).boolean) return false;
+  if (!r.rows.at(0).at(0).boolean) {
+    if (!name_.chosen) refuse_foreign_ledgers();
+    return false;
+  }
   refuse_foreign_table();
   return true;
 }
 
-namespace {
-// Which migration tool keeps a table of this shape (column names in order), or "".
-std::string tool_of(const std::vector<std::string>& columns) {
-  auto has = [&](const char* c) { return std::find(columns.begin(), columns.end(), c) != columns.end(); };
-  if (has("version") && has("dirty") && columns.size() == 2) return "golang-migrate";
-  if (has("version") && columns.size() == 1) return "dbmate";
-  if (has("version") && has("run_on")) return "diesel";
-  if (has("checksum") && has("execution_time") && has("success")) return "sqlx";
-  if (has("migration_name") && has("applied_steps_count")) return "Prisma";
-  if (has("name") && has("run_on")) return "node-pg-migrate";
-  if (has("version_id") && has("is_applied")) return "goose";
-  if (has("installed_rank") && has("script")) return "Flyway";
-  return "";
+void Ledger::refuse_foreign_ledgers() {
+  // First contact with a database another tool migrates: reading it as empty would re-run
+  // every migration. The operator chooses: keep both ledgers, or adopt.
+  const auto found = find_foreign_ledgers(conn_);
+  if (found.empty()) return;
+  const auto& f = found.front();
+  throw ConfigError("this database is migrated by " + std::string(f.tool->name) + ": its ledger " + f.table + " has " +
+                    std::to_string(f.rows) + " row(s), and runbook's own ledger " + name_.qualified() +
+                    " does not exist yet. Choose one:\n"
+                    "  - keep " + f.tool->name + "'s ledger in step with runbook's (the tool and the application "
+                    "keep working): --set ledger=" + f.tool->name + "\n"
+                    "  - adopt: baseline runbook's ledger from it and use runbook alone: runbook adopt.lua --set tool=" +
+                    f.tool->name + "\n"
+                    "  (or name runbook's ledger deliberately: --set ledger=public.runbook_ledger)");
 }
-}  // namespace
 
 void Ledger::refuse_foreign_table() {
   // Another tool's table under the ledger's name (golang-migrate and dbmate both default to
@@ -49,15 +113,26 @@ void Ledger::refuse_foreign_table() {
   if (ours) return;
   std::string cols;
   for (const auto& c : columns) cols += (cols.empty() ? "" : ", ") + c;
-  const std::string tool = tool_of(columns);
-  throw ConfigError("the ledger table " + name_.qualified() + " exists but is not a runbook ledger (columns: " + cols +
-                    ")" + (tool.empty() ? "" : "; it looks like " + tool + "'s own table") +
-                    ".\n  runbook never changes another tool's table. Choose another ledger name, e.g. "
-                    "--set ledger=public.runbook_ledger");
+  const auto* tool = tool_of_columns(columns);
+  std::string msg = "the ledger table " + name_.qualified() + " exists but is not a runbook ledger (columns: " + cols +
+                    ")" + (tool ? "; it looks like " + std::string(tool->name) + "'s own table" : "") +
+                    ".\n  runbook never changes another tool's table.";
+  if (tool)
+    msg += " Choose one:\n  - keep " + std::string(tool->name) + "'s ledger in step with runbook's: --set ledger=" +
+           tool->name + "\n  - adopt from it: runbook adopt.lua --set tool=" + tool->name +
+           "\n  - or another ledger name for runbook: --set ledger=public.runbook_ledger";
+  else
+    msg += " Choose another ledger name, e.g. --set ledger=public.runbook_ledger";
+  throw ConfigError(msg);
 }
 
 void Ledger::ensure() {
   exists();  // refuses another tool's table of the same name before anything is created or altered
+  if (tool_) {
+    // The tool's table as the tool itself creates it, so the tool finds its ledger in step.
+    auto r = conn_.query("SELECT to_regclass($1) IS NOT NULL", {name_.tool_table});
+    if (!r.rows.at(0).at(0).boolean) conn_.run_script(tool_->create_sql(conn_, name_.tool_table));
+  }
   conn_.run_script(
       "CREATE SCHEMA IF NOT EXISTS " + conn_.quote_name(name_.schema) + ";\n"
       "CREATE TABLE IF NOT EXISTS " + quoted_ + " (\n"
@@ -77,6 +152,85 @@ void Ledger::ensure() {
 }
 
 std::vector<LedgerRow> Ledger::read() {
+  auto rows = read_own();
+  if (tool_) merge_tool_rows(rows);
+  return rows;
+}
+
+void Ledger::merge_tool_rows(std::vector<LedgerRow>& rows) {
+  if (!chain_) throw std::logic_error("compatibility-mode ledger read without its chain");
+  auto r = conn_.query("SELECT to_regclass($1) IS NOT NULL", {name_.tool_table});
+  std::vector<ToolRecord> records;
+  if (r.rows.at(0).at(0).boolean) records = tool_->read(conn_, name_.tool_table, *chain_);
+  const std::string tool = tool_->name;
+  // runbook's first recorded migration in chain order: what only the tool recorded before it
+  // was applied before runbook was used; after it, by something else (the application's
+  // start-up, the tool's CLI) and the ledgers disagree.
+  int own_first = -1;
+  std::vector<bool> own(chain_->migrations.size(), false);
+  for (const auto& row : rows) {
+    const int i = index_by_name(*chain_, row.filename);
+    if (i < 0) continue;
+    own[static_cast<std::size_t>(i)] = true;
+    if (own_first < 0 || i < own_first) own_first = i;
+  }
+  std::vector<bool> in_tool(chain_->migrations.size(), false);
+  for (const auto& rec : records) {
+    if (rec.index < 0) {
+      LedgerRow extra;
+      extra.filename = tool + " " + rec.key;
+      extra.version = rec.key;
+      extra.disagreement = tool + "'s ledger records " + rec.key + ", which is not in the migrations directory";
+      rows.push_back(std::move(extra));
+      continue;
+    }
+    const auto i = static_cast<std::size_t>(rec.index);
+    in_tool[i] = true;
+    const Migration& m = chain_->migrations[i];
+    LedgerRow* mine = nullptr;
+    for (auto& row : rows)
+      if (row.filename == m.name) mine = &row;
+    if (rec.failed) {
+      if (!mine) {
+        rows.emplace_back();
+        mine = &rows.back();
+        mine->filename = m.name;
+        mine->version = m.version;
+        mine->sha256 = m.sha256;
+        mine->applied_by = tool;
+      }
+      if (mine->status != "dirty") {
+        mine->status = "dirty";
+        mine->error = tool + ": " + rec.failure;
+      }
+      continue;
+    }
+    if (!mine) {
+      LedgerRow row;
+      row.filename = m.name;
+      row.version = m.version;
+      row.sha256 = m.sha256;  // the tool's own checksum, where it keeps one, is checked below
+      row.applied_by = tool;
+      if (own_first >= 0 && rec.index > own_first)
+        row.disagreement = m.name + " is recorded by " + tool + " but not by runbook: it was applied outside runbook "
+                           "(the application's start-up or " + tool + " itself)";
+      rows.push_back(std::move(row));
+      mine = &rows.back();
+    }
+    if (rec.checksum_differs && mine->disagreement.empty())
+      mine->disagreement = m.name + " was edited after " + tool + " applied it (" + tool + "'s checksum differs)";
+  }
+  for (auto& row : rows) {
+    const int i = index_by_name(*chain_, row.filename);
+    if (i < 0 || !own[static_cast<std::size_t>(i)] || in_tool[static_cast<std::size_t>(i)]) continue;
+    if (row.status == "dirty" || !row.disagreement.empty()) continue;
+    if (chain_->migrations[static_cast<std::size_t>(i)].repeatable) continue;
+    row.disagreement = row.filename + " is recorded by runbook but not in " + tool + "'s ledger " + name_.tool_table +
+                       " (removed there, or applied before --set ledger=" + tool + ")";
+  }
+}
+
+std::vector<LedgerRow> Ledger::read_own() {
   ++run_stats().ledger_reads;
   std::vector<LedgerRow> rows;
   if (!exists()) return rows;
@@ -106,26 +260,47 @@ std::vector<LedgerRow> Ledger::read() {
   return rows;
 }
 
-std::string Ledger::insert_applied_sql(const std::string& filename, const std::string& version,
-                                       const std::string& sha256, const std::string& applied_by,
-                                       const std::string& run_id, bool timed_by_transaction) const {
+std::vector<std::string> Ledger::tool_sql(const std::string& filename, const char* what, const std::string& error,
+                                          long long execution_ms) const {
+  if (!tool_) return {};
+  if (!chain_) throw std::logic_error("compatibility-mode ledger write without its chain");
+  const Migration* m = chain_->find(filename);
+  if (!m) return {};
+  ToolWrite w;
+  w.chain = chain_;
+  w.timed_by_transaction = std::string(what) == "applied-timed";
+  w.execution_ms = execution_ms;
+  const std::string& t = name_.tool_table;
+  if (std::string(what) == "removed") return tool_->removed_sql(conn_, t, *m, w);
+  if (std::string(what) == "failed") return tool_->failed_sql ? tool_->failed_sql(conn_, t, *m, w, error) : std::vector<std::string>{};
+  return tool_->applied_sql(conn_, t, *m, w);
+}
+
+std::vector<std::string> Ledger::insert_applied_sql(const std::string& filename, const std::string& version,
+                                                    const std::string& sha256, const std::string& applied_by,
+                                                    const std::string& run_id, bool timed_by_transaction) const {
   const std::string ms = timed_by_transaction
                              ? "(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint"
                              : "NULL";
-  return "INSERT INTO " + quoted_ +
+  std::vector<std::string> out = tool_sql(filename, timed_by_transaction ? "applied-timed" : "applied");
+  out.push_back("INSERT INTO " + quoted_ +
          " (filename, version, sha256, status, execution_ms, applied_by, run_id) VALUES (" +
          conn_.quote(filename) + ", " + conn_.quote(version) + ", " + conn_.quote(sha256) +
          ", 'applied', " + ms + ", " + conn_.quote(applied_by) + ", " + conn_.quote(run_id) +
          ") ON CONFLICT (filename) DO UPDATE SET sha256 = EXCLUDED.sha256, status = 'applied',"
          " applied_at = now(), execution_ms = EXCLUDED.execution_ms, applied_by = EXCLUDED.applied_by,"
-         " run_id = EXCLUDED.run_id, statements_done = NULL, failed_statement = NULL, error = NULL";
+         " run_id = EXCLUDED.run_id, statements_done = NULL, failed_statement = NULL, error = NULL");
+  return out;
 }
 
 void Ledger::record_applied(const std::string& filename, const std::string& version, const std::string& sha256,
                             long long execution_ms, const std::string& applied_by, const std::string& run_id) {
-  conn_.run_script(insert_applied_sql(filename, version, sha256, applied_by, run_id, false));
-  conn_.query("UPDATE " + quoted_ + " SET execution_ms = $2 WHERE filename = $1",
-              {filename, std::to_string(execution_ms)});
+  // Both ledgers in one simple query: one implicit transaction, so they never disagree.
+  auto statements = tool_sql(filename, "applied", "", execution_ms);
+  statements.push_back(insert_applied_sql(filename, version, sha256, applied_by, run_id, false).back());
+  statements.push_back("UPDATE " + quoted_ + " SET execution_ms = " + std::to_string(execution_ms) +
+                       " WHERE filename = " + conn_.quote(filename));
+  conn_.run_script(joined(statements));
 }
 
 void Ledger::record_dirty(const std::string& filename, const std::string& version, const std::string& sha256,
@@ -141,13 +316,16 @@ void Ledger::record_dirty(const std::string& filename, const std::string& versio
                   " failed_statement = EXCLUDED.failed_statement, error = EXCLUDED.error",
               {filename, version, sha256, std::to_string(execution_ms), applied_by, run_id,
                std::to_string(statements_done), std::to_string(failed_statement), error});
+  for (const auto& sql : tool_sql(filename, "failed", error, execution_ms)) conn_.run_script(sql);
 }
 
-std::string Ledger::delete_sql(const std::string& filename) const {
-  return "DELETE FROM " + quoted_ + " WHERE filename = " + conn_.quote(filename);
+std::vector<std::string> Ledger::delete_sql(const std::string& filename) const {
+  std::vector<std::string> out{"DELETE FROM " + quoted_ + " WHERE filename = " + conn_.quote(filename)};
+  for (auto& sql : tool_sql(filename, "removed")) out.push_back(std::move(sql));
+  return out;
 }
 
-void Ledger::remove(const std::string& filename) { conn_.run_script(delete_sql(filename)); }
+void Ledger::remove(const std::string& filename) { conn_.run_script(joined(delete_sql(filename))); }
 
 std::int64_t Ledger::lock_key() const {
   // First 8 bytes of SHA-256("runbook ledger " + name) as a signed 64-bit key.

@@ -10,6 +10,7 @@ namespace rb::migrations {
 
 struct LedgerRow {
   std::string filename;
+  std::string disagreement;  // compatibility mode: the two ledgers disagree about it (drift), or ""
   std::string version;
   std::string sha256;
   std::string status = "applied";  // "applied" | "dirty" (a non-transactional migration failed)
@@ -22,27 +23,30 @@ struct LedgerRow {
   std::string error;        // dirty rows: the server's message
 };
 
+// Which ledger a run keeps: runbook's own table and, in compatibility mode, another tool's.
 struct LedgerName {
   std::string schema = "public";
   std::string table = "schema_migrations";
+  bool chosen = false;     // named by the operator; the default refuses a database another tool runs
+  std::string tool;        // compatibility mode (--set ledger=sqlx): the tool whose ledger is kept in step
+  std::string tool_table;  // its table, schema-qualified
   std::string qualified() const { return schema + "." + table; }
-  // "schema.table", or "table" in schema public; empty: the default ledger.
-  static LedgerName parse(const std::string& text) {
-    LedgerName n;
-    if (text.empty()) return n;
-    const auto dot = text.find('.');
-    if (dot == std::string::npos) n.table = text;
-    else {
-      n.schema = text.substr(0, dot);
-      n.table = text.substr(dot + 1);
-    }
-    return n;
-  }
+  // What --set ledger= took, normalised, so a saved plan names the same ledger: "sqlx",
+  // "sqlx:app._sqlx_migrations" or "schema.table".
+  std::string spec() const;
+  // "" (the default: public.schema_migrations), "schema.table", "table" (schema public), or a
+  // tool name (sqlx, prisma, golang-migrate, dbmate, diesel, node-pg-migrate, goose, flyway),
+  // optionally with ":schema.table" for a table of another name; runbook's own ledger is then
+  // public.runbook_ledger. Throws ConfigError for an empty table or schema name.
+  static LedgerName parse(const std::string& text);
 };
+
+struct Chain;
 
 class Ledger {
  public:
-  Ledger(db::Connection& conn, LedgerName name = {});
+  // `chain` is needed in compatibility mode: the tool's rows are matched to its files.
+  Ledger(db::Connection& conn, LedgerName name = {}, const Chain* chain = nullptr);
 
   const LedgerName& name() const { return name_; }
   std::string quoted() const { return quoted_; }
@@ -52,12 +56,16 @@ class Ledger {
   // Creates the table on first use; adds our columns to a minimal (filename, sha256,
   // applied_at) ledger such as seed 000's so such a ledger is adopted in place.
   void ensure();
-  // The whole ledger in one query; empty when the table does not exist yet.
+  // The whole ledger in one query; empty when the table does not exist yet. In compatibility
+  // mode, merged with the tool's ledger: what only the tool recorded before runbook's first row
+  // counts as applied; what one ledger has and the other lacks after that is a disagreement;
+  // the tool's failed states are dirty rows.
   std::vector<LedgerRow> read();
 
-  // SQL text that records a migration as applied; sent in the same round trip as the
-  // migration itself. execution_ms is measured by the server from the transaction start.
-  std::string insert_applied_sql(const std::string& filename, const std::string& version,
+  // SQL statements that record a migration as applied (in compatibility mode, in both
+  // ledgers); sent in the same round trip as the migration itself. execution_ms is measured by
+  // the server from the transaction start.
+  std::vector<std::string> insert_applied_sql(const std::string& filename, const std::string& version,
                                  const std::string& sha256, const std::string& applied_by,
                                  const std::string& run_id, bool timed_by_transaction) const;
   void record_applied(const std::string& filename, const std::string& version, const std::string& sha256,
@@ -65,7 +73,7 @@ class Ledger {
   void record_dirty(const std::string& filename, const std::string& version, const std::string& sha256,
                     long long execution_ms, const std::string& applied_by, const std::string& run_id,
                     int statements_done, int failed_statement, const std::string& error);
-  std::string delete_sql(const std::string& filename) const;
+  std::vector<std::string> delete_sql(const std::string& filename) const;
   void remove(const std::string& filename);
 
   // Advisory lock key for this ledger: derived from its qualified name, so runners of
@@ -74,9 +82,17 @@ class Ledger {
 
  private:
   void refuse_foreign_table();
+  void refuse_foreign_ledgers();
+  std::vector<LedgerRow> read_own();
+  void merge_tool_rows(std::vector<LedgerRow>& rows);
+  // The tool's SQL for `filename`'s migration, none outside compatibility mode.
+  std::vector<std::string> tool_sql(const std::string& filename, const char* what, const std::string& error = "",
+                       long long execution_ms = 0) const;
   db::Connection& conn_;
   LedgerName name_;
   std::string quoted_;
+  const Chain* chain_;
+  const struct ToolLedgerModule* tool_ = nullptr;
 };
 
 }  // namespace rb::migrations

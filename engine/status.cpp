@@ -44,7 +44,10 @@ bool differs_only_in_line_endings(const std::string& content, const std::string&
 Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) {
   Status st;
   std::unordered_map<std::string, const LedgerRow*> by_name;
-  for (const auto& row : ledger) by_name.emplace(row.filename, &row);
+  for (const auto& row : ledger) {
+    if (!row.disagreement.empty()) st.disagreements.push_back(row.disagreement);
+    by_name.emplace(row.filename, &row);
+  }
 
   // The newest applied migration splits "not applied" into gaps and pending.
   int newest_applied = -1;
@@ -76,7 +79,7 @@ Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) 
     by_name.erase(it);
   }
   for (const auto& row : ledger)
-    if (by_name.count(row.filename)) st.extra_in_db.push_back(row);
+    if (by_name.count(row.filename) && row.disagreement.empty()) st.extra_in_db.push_back(row);
   return st;
 }
 
@@ -89,10 +92,16 @@ std::vector<std::string> Status::drift_messages() const {
     out.push_back(m->name + " is missing in the database but newer migrations are applied (a gap)");
   for (const auto& r : extra_in_db)
     out.push_back(r.filename + " is in the ledger but not in the migrations directory");
-  for (const auto& r : dirty)
-    out.push_back(r.filename + " is dirty: it failed at statement " + std::to_string(r.failed_statement) +
-                  " after " + std::to_string(r.statements_done) + " statement(s) ran (" + r.error +
-                  "); repair the database by hand, then mark it with resolve (applied or rolled back)");
+  for (const auto& r : dirty) {
+    if (r.failed_statement == 0)  // a tool's failed state: the tool says how far it got
+      out.push_back(r.filename + " is dirty (" + r.error +
+                    "); repair the database by hand, then mark it with resolve (applied or rolled back)");
+    else
+      out.push_back(r.filename + " is dirty: it failed at statement " + std::to_string(r.failed_statement) +
+                    " after " + std::to_string(r.statements_done) + " statement(s) ran (" + r.error +
+                    "); repair the database by hand, then mark it with resolve (applied or rolled back)");
+  }
+  out.insert(out.end(), disagreements.begin(), disagreements.end());
   return out;
 }
 

@@ -23,10 +23,12 @@ struct Status {
   std::vector<HashMismatch> hash_mismatches;    // edited after being applied
   std::vector<HashMismatch> line_ending_only;   // same content, different line endings / BOM
   std::vector<LedgerRow> dirty;                 // failed non-transactional migrations
+  std::vector<std::string> disagreements;       // compatibility mode: runbook's and the tool's ledgers differ
 
   // PASS: no drift (pending migrations are not drift).
   bool parity_pass() const {
-    return missing_in_db.empty() && extra_in_db.empty() && hash_mismatches.empty() && dirty.empty();
+    return missing_in_db.empty() && extra_in_db.empty() && hash_mismatches.empty() && dirty.empty() &&
+           disagreements.empty();
   }
   bool up_to_date() const { return parity_pass() && pending.empty(); }
   // One line per problem, naming the files: what an operator must read.

@@ -11,7 +11,7 @@ return runbook.define {
   params = {
     { name = "version", type = "string", required = true, help = "last migration the database already has" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
   },
   settings = { confirm = false },

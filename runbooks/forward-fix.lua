@@ -90,7 +90,7 @@ return runbook.define {
     { name = "migration", type = "string", required = true, help = "the applied migration to revert (name or version)" },
     { name = "name", type = "string", default = "", help = "name of the new migration (default revert_<name>)" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for the fix" },
   },

@@ -13,7 +13,7 @@ return runbook.define {
   description = "Verify a database: parity, connections, long transactions, invalid indexes, expected objects, smoke SQL, HTTP health",
   params = {
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory (for parity)" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
   },
   steps = {

@@ -14,7 +14,7 @@ return runbook.define {
     { name = "migration", type = "string", required = true, help = "migration name or version" },
     { name = "as", type = "enum", choices = { "applied", "rolled-back" }, required = true, help = "what the repair achieved" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
   },
   settings = { confirm = false },

@@ -114,7 +114,7 @@ return runbook.define {
     { name = "method", type = "enum", choices = { "auto", "down", "restore" }, default = "auto",
       help = "auto: down scripts when all exist, else restore" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for each down script" },
     { name = "lock_wait", type = "duration", default = "60s", help = "how long to wait for another runner's lock" },

@@ -79,7 +79,7 @@ return runbook.define {
   description = "Rebuild a disposable database from the migration chain; parity must PASS (seed 000)",
   params = {
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table (schema.table)" },
+    migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for each migration" },
     { name = "backup_dir", type = "string", help = "where the snapshot goes (default: the environment's, else .runbook/backups)" },

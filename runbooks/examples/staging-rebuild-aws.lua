@@ -35,7 +35,7 @@ return runbook.define {
     { name = "cluster", type = "string", default = "afu9-cluster", help = "ECS cluster" },
     { name = "service", type = "string", default = "afu9-control-center-staging", help = "ECS service to redeploy" },
     { name = "migrations", type = "string", default = "./migrations", help = "migrations directory" },
-    { name = "ledger", type = "string", default = "public.schema_migrations", help = "ledger table" },
+    migrate.LEDGER_PARAM,
   },
   steps = {
     runbook.step("guard", "Refuse unless the environment is marked disposable", function(ctx)

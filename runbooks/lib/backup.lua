@@ -109,7 +109,7 @@ end
 
 --- Migrations a restore of `backup` would undo: those the ledger records after the dump.
 function M.undone_by(ctx, backup)
-  local ledger = ctx.params.ledger or "public.schema_migrations"
+  local ledger = migrations.ledger_table(ctx.params.ledger)
   local schema, tbl = ledger:match("^([^.]+)%.(.+)$")
   if not schema then schema, tbl = "public", ledger end
   local db_ = ctx:db()

@@ -27,11 +27,21 @@ M.LAYOUT_PARAM = (function()
     help = "migration layout (default: detected): " .. table.concat(names, ", ") }
 end)()
 
+--- The `ledger` parameter: runbook's own table, or a tool whose ledger runbook keeps in step.
+M.LEDGER_PARAM = (function()
+  local tools = {}
+  for _, t in ipairs(migrations.tool_ledgers()) do tools[#tools + 1] = t.name end
+  return { name = "ledger", type = "string", default = "",
+    help = "ledger table (schema.table; default public.schema_migrations), or a tool whose ledger to keep in step: " ..
+      table.concat(tools, ", ") }
+end)()
+
 --- The chain of this run, loaded (read and hashed) once.
 function M.chain(ctx)
   if not ctx.state.chain then
     local layout = ctx.params.layout
-    ctx.state.chain = migrations.load(ctx.params.migrations, { layout = layout ~= "" and layout or nil })
+    ctx.state.chain = migrations.load(ctx.params.migrations, { layout = layout ~= "" and layout or nil,
+      ledger = ctx.params.ledger })
     local chain = ctx.state.chain
     ctx:log("loaded %d migration(s) from %s (%s layout%s; order: %s)", #chain:list(), ctx.params.migrations,
       chain:layout(), (layout or "") ~= "" and ", chosen" or ", detected", chain:ordering())
@@ -105,7 +115,8 @@ function M.parity(ctx)
   local plan = M.plan(ctx)
   local st = plan:status()
   ctx.state.status = st
-  ctx:log("ledger %s: %s", ctx.params.ledger, summary(st))
+  local own, tool = migrations.ledger_table(ctx.params.ledger)
+  ctx:log("ledger %s%s: %s", own, tool and (" kept in step with " .. tool) or "", summary(st))
   for _, m in ipairs(st.line_ending_only) do
     ctx:warn("%s differs from the ledger only in line endings or a byte-order mark (not an edit)", m.filename)
   end

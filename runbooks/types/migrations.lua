@@ -94,6 +94,22 @@ function migrations.load(dir, opts) end
 ---@field ordering string its ordering rule, in words
 ---@field pattern string an example of its file names
 
+---@class migrations.ToolLedger
+---@field name string what `--set ledger=` takes: `"sqlx"`
+---@field table string its default table, `"public._sqlx_migrations"`
+---@field layout string the layout its tool follows
+
+---The tools whose ledgers runbook reads and keeps in step (docs/adoption.md).
+---@return migrations.ToolLedger[] tools
+function migrations.tool_ledgers() end
+
+---What a `ledger` option names: runbook's own table, and in compatibility mode the tool and its
+---table (`"sqlx public._sqlx_migrations"`), else nil. Raises `config` for a malformed value.
+---@param ledger? string `""`/nil (the default), `"schema.table"`, a tool name, or `"tool:schema.table"`
+---@return string own_table
+---@return string|nil tool_and_table
+function migrations.ledger_table(ledger) end
+
 ---Every layout, in detection order (docs/layouts.md).
 ---@return migrations.Layout[] layouts
 function migrations.layouts() end
