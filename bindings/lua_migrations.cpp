@@ -7,6 +7,7 @@
 #include "bindings/lua_plan.hpp"
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
+#include "engine/adopt.hpp"
 #include "engine/apply.hpp"
 #include "engine/layout.hpp"
 #include "engine/tool_ledger.hpp"
@@ -338,6 +339,26 @@ int mig_resolve(lua_State* L) {
   return 1;
 }
 
+// migrations.adopt(conn, chain, {tool=, ledger=, dry=}) -> report (dry: read only, in any mode) {tool=, tool_table=, ledger=, matched=,
+// already=, differs=, failed=, unknown=, pending=, recorded=, blockers=}
+int mig_adopt(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const auto& chain = check_chain(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  auto& s = services(L);
+  const auto r = migrations::adopt(conn, chain, opt_string_field(L, 3, "tool", ""),
+                                   migrations::LedgerName::parse(opt_string_field(L, 3, "ledger", "")),
+                                   opt_bool_field(L, 3, "dry", false) ? RunMode::dry_run : s.mode, s.run_id,
+                                   s.operator_name);
+  nlohmann::json j{{"tool", r.tool},           {"tool_table", r.tool_table}, {"ledger", r.ledger},
+                   {"matched", r.matched},     {"already", r.already},       {"differs", r.differs},
+                   {"failed", r.failed},       {"unknown", r.unknown},       {"pending", r.pending},
+                   {"recorded", r.recorded},   {"blockers", r.blockers()}};
+  if (s.record && !opt_bool_field(L, 3, "dry", false)) s.record("adopt", j);
+  push_json(L, j);
+  return 1;
+}
+
 // migrations.baseline(conn, chain, version [, {ledger=}]) -> names recorded
 int mig_baseline(lua_State* L) {
   auto& conn = check_connection(L, 1);
@@ -390,6 +411,7 @@ const luaL_Reg kMigrationFunctions[] = {
     {"verify_backup", guarded<mig_verify_backup>},
     {"resolve", guarded<mig_resolve>},
     {"baseline", guarded<mig_baseline>},
+    {"adopt", guarded<mig_adopt>},
     {"lock_holder", guarded<mig_lock_holder>},
     {nullptr, nullptr},
 };
