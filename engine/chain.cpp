@@ -121,7 +121,7 @@ const std::vector<const LayoutModule*>& layouts() {
   // Content markers first (a file's annotations say which tool wrote it), then name patterns
   // from the strictest to the loosest.
   static const std::vector<const LayoutModule*> all{
-      &kDbmateLayout,  &kGooseLayout,  &kNodePgMigrateLayout, &kSqlxLayout,          &kFlywayLayout,
+      &kDbmateLayout, &kGooseLayout,  &kNodePgMigrateLayout, &kSqlxLayout,          &kFlywayLayout,         &kPostgratorLayout,
       &kDieselLayout, &kPrismaLayout, &kVersionedDirsLayout, &kGolangMigrateLayout, &kFlatLayout};
   return all;
 }

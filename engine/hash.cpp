@@ -93,6 +93,13 @@ std::string sha256_file_hex(const std::string& path) {
   return h.hex_digest();
 }
 
+std::string md5_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr) != 1) throw std::runtime_error("MD5 failed");
+  return to_hex(md, len);
+}
+
 std::string sha384_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

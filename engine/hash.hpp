@@ -27,6 +27,8 @@ std::string sha256_hex(std::string_view data);
 // Streams the file in 64 KiB chunks. Throws rb::ConfigError naming the path on failure.
 std::string sha256_file_hex(const std::string& path);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+// MD5, lowercase hex (postgrator's migration checksum; not for security).
+std::string md5_hex(std::string_view data);
 // SHA-384, lowercase hex (sqlx's migration checksum).
 std::string sha384_hex(std::string_view data);
 // CRC-32 (IEEE 802.3, zlib's and java.util.zip.CRC32's), continuing from `crc` (0 to start).

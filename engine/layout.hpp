@@ -48,7 +48,7 @@ const std::vector<const LayoutModule*>& layouts();
 const LayoutModule* find_layout(const std::string& name);
 
 extern const LayoutModule kFlatLayout, kGolangMigrateLayout, kSqlxLayout, kDieselLayout, kPrismaLayout,
-    kDbmateLayout, kFlywayLayout, kGooseLayout, kNodePgMigrateLayout, kVersionedDirsLayout;
+    kDbmateLayout, kFlywayLayout, kGooseLayout, kNodePgMigrateLayout, kVersionedDirsLayout, kPostgratorLayout;
 
 // Shared by the modules.
 std::string read_migration_file(const std::string& path);

@@ -11,7 +11,7 @@ namespace rb::migrations {
 const std::vector<const ToolLedgerModule*>& tool_ledgers() {
   static const std::vector<const ToolLedgerModule*> all{&kSqlxLedger,   &kPrismaLedger,        &kGolangMigrateLedger,
                                                         &kDbmateLedger, &kDieselLedger,        &kNodePgMigrateLedger,
-                                                        &kGooseLedger,  &kFlywayLedger};
+                                                        &kGooseLedger,  &kFlywayLedger,        &kPostgratorLedger};
   return all;
 }
 

@@ -67,7 +67,7 @@ struct ForeignLedger {
 std::vector<ForeignLedger> find_foreign_ledgers(db::Connection& conn);
 
 extern const ToolLedgerModule kSqlxLedger, kPrismaLedger, kGolangMigrateLedger, kDbmateLedger, kDieselLedger,
-    kNodePgMigrateLedger, kGooseLedger, kFlywayLedger;
+    kNodePgMigrateLedger, kGooseLedger, kFlywayLedger, kPostgratorLedger;
 
 // Shared by the modules.
 // Chain position of the migration whose version equals `version` numerically, or -1.

@@ -629,3 +629,20 @@ TEST_CASE("a migration written in code (.go, .js, .ts) is refused: it would be s
     CHECK(contains(msg, "is code, not SQL"));
   }
 }
+
+TEST_CASE("postgrator: <version>.do.<name>.sql paired with .undo. by version, numeric order", "[chain][layout]") {
+  TempDir d;
+  d.write("010.do.c.sql", "SELECT 10;");
+  d.write("002.do.b.sql", "SELECT 2;");
+  d.write("002.undo.b.sql", "SELECT -2;");
+  d.write("001.do.a.sql", "SELECT 1;");
+  const Chain c = load_chain(d.str());
+  CHECK(c.layout == "postgrator");
+  REQUIRE(names(c) == std::vector<std::string>{"001.do.a.sql", "002.do.b.sql", "010.do.c.sql"});
+  CHECK(c.migrations[1].down_sql == "SELECT -2;");
+  CHECK(c.migrations[2].down_path.empty());
+  SECTION("an undo without its do is an error naming it") {
+    d.write("7.undo.x.sql", "SELECT 1;");
+    CHECK(contains(config_error([&] { load_chain(d.str()); }), "7.undo.x.sql"));
+  }
+}
