@@ -99,6 +99,27 @@ function migrations.load(dir, opts) end
 ---@field table string its default table, `"public._sqlx_migrations"`
 ---@field layout string the layout its tool follows
 
+---@class migrations.AdoptReport
+---@field tool string
+---@field tool_table string
+---@field ledger string runbook's ledger written
+---@field matched string[] recorded by the tool, file unchanged: recorded by adopt
+---@field already string[] also in runbook's ledger already
+---@field pending string[] not applied by the tool
+---@field recorded string[] written (live) or that would be
+---@field differs string[] edited since the tool applied them (messages)
+---@field failed string[] the tool's failed states (messages)
+---@field unknown string[] tool rows without a file (messages)
+---@field blockers string[] differs + failed + unknown: nothing is written while any
+
+---Baselines runbook's ledger from another tool's (docs/adoption.md). Live mode writes, in one
+---transaction under the migration lock, unless `dry` or blockers; dry-run only reads.
+---@param conn db.Connection
+---@param chain migrations.Chain
+---@param opts { tool: string, ledger?: string, dry?: boolean }
+---@return migrations.AdoptReport report
+function migrations.adopt(conn, chain, opts) end
+
 ---The tools whose ledgers runbook reads and keeps in step (docs/adoption.md).
 ---@return migrations.ToolLedger[] tools
 function migrations.tool_ledgers() end
