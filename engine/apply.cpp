@@ -244,14 +244,25 @@ LedgerLock::LedgerLock(db::Connection& conn, const Ledger& ledger, bool take, do
   if (!take) return;
   acquire_lock(conn_, key_, wait_s, obs);
   held_ = true;
+  if (const auto tool_key = ledger.tool_lock_key()) {
+    try {
+      acquire_lock(conn_, *tool_key, wait_s, obs);
+    } catch (...) {
+      conn_.advisory_unlock(key_);
+      held_ = false;
+      throw;
+    }
+    tool_key_ = *tool_key;
+    tool_held_ = true;
+  }
 }
 
 LedgerLock::~LedgerLock() {
-  if (!held_) return;
   try {
-    if (conn_.is_open()) conn_.advisory_unlock(key_);
+    if (tool_held_ && conn_.is_open()) conn_.advisory_unlock(tool_key_);
+    if (held_ && conn_.is_open()) conn_.advisory_unlock(key_);
   } catch (...) {
-    // Ending the session releases it anyway.
+    // Ending the session releases them anyway.
   }
 }
 

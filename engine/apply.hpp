@@ -73,6 +73,10 @@ class LedgerLock {
   db::Connection& conn_;
   std::int64_t key_;
   bool held_;
+  // Compatibility mode: the tool's own advisory lock too, so the tool (the application's
+  // start-up migration) waits while runbook changes the database, and runbook waits for it.
+  std::int64_t tool_key_ = 0;
+  bool tool_held_ = false;
 };
 
 // Applies exactly `plan`: takes the lock, re-reads the ledger and refuses (AbortError) when it

@@ -327,6 +327,11 @@ std::vector<std::string> Ledger::delete_sql(const std::string& filename) const {
 
 void Ledger::remove(const std::string& filename) { conn_.run_script(joined(delete_sql(filename))); }
 
+std::optional<std::int64_t> Ledger::tool_lock_key() const {
+  if (!tool_ || !tool_->lock_key) return std::nullopt;
+  return tool_->lock_key(conn_, name_.tool_table);
+}
+
 std::int64_t Ledger::lock_key() const {
   // First 8 bytes of SHA-256("runbook ledger " + name) as a signed 64-bit key.
   const std::string hex = sha256_hex("runbook ledger " + name_.qualified()).substr(0, 16);

@@ -1,6 +1,7 @@
 #pragma once
 // The ledger table: which migrations a database has, with the hash of each file as applied.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,9 @@ class Ledger {
   // Advisory lock key for this ledger: derived from its qualified name, so runners of
   // different ledgers in one database do not serialise each other.
   std::int64_t lock_key() const;
+  // Compatibility mode: the advisory lock key the tool itself takes (sqlx, Prisma,
+  // node-pg-migrate, Flyway), if it takes one.
+  std::optional<std::int64_t> tool_lock_key() const;
 
  private:
   void refuse_foreign_table();

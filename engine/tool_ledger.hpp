@@ -46,6 +46,9 @@ struct ToolLedgerModule {
   // Prisma's unfinished row, Flyway success = false); nullptr: the tool records nothing.
   std::vector<std::string> (*failed_sql)(db::Connection& conn, const std::string& table, const Migration& m, const ToolWrite& w,
                             const std::string& error);
+  // The advisory lock key the tool takes while it migrates; nullptr: it takes none (or one
+  // runbook cannot reproduce).
+  std::int64_t (*lock_key)(db::Connection& conn, const std::string& table);
 };
 
 const std::vector<const ToolLedgerModule*>& tool_ledgers();

@@ -39,6 +39,7 @@ std::vector<std::string> removed_sql(db::Connection& conn, const std::string& ta
 }  // namespace
 
 const ToolLedgerModule kDieselLedger{"diesel", "public.__diesel_schema_migrations", "diesel", matches, create_sql, read,
-                                     applied_sql, removed_sql, nullptr};
+                                     applied_sql, removed_sql, nullptr,
+    nullptr /* takes no lock runbook can share */};
 
 }  // namespace rb::migrations

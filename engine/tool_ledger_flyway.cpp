@@ -152,9 +152,19 @@ std::vector<std::string> failed_sql(db::Connection& conn, const std::string& tab
   return sql;
 }
 
+// PostgreSQLAdvisoryLockTemplate: 0x466C79776179 ("Flyway") + Java's String.hashCode of the
+// quoted table name, "schema"."table".
+std::int64_t lock_key(db::Connection&, const std::string& table) {
+  const auto dot = table.find('.');
+  const std::string quoted = "\"" + table.substr(0, dot) + "\".\"" + table.substr(dot + 1) + "\"";
+  std::int32_t h = 0;
+  for (unsigned char c : quoted) h = static_cast<std::int32_t>(31u * static_cast<std::uint32_t>(h) + c);
+  return 0x466C79776179LL + h;
+}
+
 }  // namespace
 
 const ToolLedgerModule kFlywayLedger{"flyway", "public.flyway_schema_history", "flyway", matches, create_sql, read,
-                                     applied_sql, removed_sql, failed_sql};
+                                     applied_sql, removed_sql, failed_sql, lock_key};
 
 }  // namespace rb::migrations

@@ -71,6 +71,7 @@ std::vector<std::string> failed_sql(db::Connection& conn, const std::string& tab
 }  // namespace
 
 const ToolLedgerModule kGolangMigrateLedger{"golang-migrate", "public.schema_migrations", "golang-migrate", matches,
-                                            create_sql, read, applied_sql, removed_sql, failed_sql};
+                                            create_sql, read, applied_sql, removed_sql, failed_sql,
+    nullptr /* takes no lock runbook can share */};
 
 }  // namespace rb::migrations

@@ -47,6 +47,7 @@ std::vector<std::string> removed_sql(db::Connection& conn, const std::string& ta
 }  // namespace
 
 const ToolLedgerModule kGooseLedger{"goose", "public.goose_db_version", "goose", matches, create_sql, read,
-                                    applied_sql, removed_sql, nullptr};
+                                    applied_sql, removed_sql, nullptr,
+    nullptr /* takes no lock runbook can share */};
 
 }  // namespace rb::migrations

@@ -43,9 +43,12 @@ std::vector<std::string> removed_sql(db::Connection& conn, const std::string& ta
   return {"DELETE FROM " + quoted_table(conn, table) + " WHERE name = " + conn.quote(tool_name(m))};
 }
 
+// PG_MIGRATE_LOCK_ID (src/runner.ts).
+std::int64_t lock_key(db::Connection&, const std::string&) { return 7241865325823964LL; }
+
 }  // namespace
 
 const ToolLedgerModule kNodePgMigrateLedger{"node-pg-migrate", "public.pgmigrations", "node-pg-migrate", matches,
-                                            create_sql, read, applied_sql, removed_sql, nullptr};
+                                            create_sql, read, applied_sql, removed_sql, nullptr, lock_key};
 
 }  // namespace rb::migrations

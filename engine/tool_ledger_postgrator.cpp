@@ -49,6 +49,7 @@ std::vector<std::string> removed_sql(db::Connection& conn, const std::string& ta
 }  // namespace
 
 const ToolLedgerModule kPostgratorLedger{"postgrator", "public.schemaversion", "postgrator", matches, create_sql, read,
-                                         applied_sql, removed_sql, nullptr};
+                                         applied_sql, removed_sql, nullptr,
+    nullptr /* takes no lock runbook can share */};
 
 }  // namespace rb::migrations

@@ -97,9 +97,12 @@ std::vector<std::string> failed_sql(db::Connection& conn, const std::string& tab
          ", " + conn.quote(sha256_hex(m.up_sql)) + ", " + conn.quote(m.name) + ", now(), " + conn.quote(error) + ", 0)"};
 }
 
+// The schema engine's fixed key (postgres.rs acquire_lock).
+std::int64_t lock_key(db::Connection&, const std::string&) { return 72707369; }
+
 }  // namespace
 
 const ToolLedgerModule kPrismaLedger{"prisma", "public._prisma_migrations", "prisma", matches, create_sql, read,
-                                     applied_sql, removed_sql, failed_sql};
+                                     applied_sql, removed_sql, failed_sql, lock_key};
 
 }  // namespace rb::migrations

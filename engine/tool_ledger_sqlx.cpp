@@ -70,9 +70,15 @@ std::vector<std::string> removed_sql(db::Connection& conn, const std::string& ta
   return {"DELETE FROM " + quoted_table(conn, table) + " WHERE version = " + conn.quote(m.version) + "::bigint"};
 }
 
+// sqlx's generate_lock_id: 0x3d32ad9e * CRC-32 of the database name.
+std::int64_t lock_key(db::Connection& conn, const std::string&) {
+  const std::string db = conn.query("SELECT current_database()").rows.at(0).at(0).text;
+  return static_cast<std::int64_t>(0x3d32ad9eLL * static_cast<std::int64_t>(crc32_update(0, db)));
+}
+
 }  // namespace
 
 const ToolLedgerModule kSqlxLedger{"sqlx", "public._sqlx_migrations", "sqlx", matches, create_sql, read,
-                                   applied_sql, removed_sql, nullptr};
+                                   applied_sql, removed_sql, nullptr, lock_key};
 
 }  // namespace rb::migrations
