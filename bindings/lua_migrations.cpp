@@ -245,6 +245,16 @@ int mig_tool_ledgers(lua_State* L) {
   return 1;
 }
 
+// migrations.foreign_ledgers(conn) -> {{tool=, table=, rows=}, ...}: known tools' tables in the database
+int mig_foreign_ledgers(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& f : migrations::find_foreign_ledgers(conn))
+    out.push_back(nlohmann::json{{"tool", f.tool->name}, {"table", f.table}, {"rows", f.rows}});
+  push_json(L, out);
+  return 1;
+}
+
 // migrations.layouts() -> {{name=, ordering=, pattern=}, ...} in detection order
 int mig_layouts(lua_State* L) {
   nlohmann::json out = nlohmann::json::array();
@@ -404,6 +414,7 @@ const luaL_Reg kMigrationFunctions[] = {
     {"layouts", guarded<mig_layouts>},
     {"ledger_table", guarded<mig_ledger_table>},
     {"tool_ledgers", guarded<mig_tool_ledgers>},
+    {"foreign_ledgers", guarded<mig_foreign_ledgers>},
     {"status", guarded<mig_status>},
     {"plan", guarded<plan_new>},
     {"apply", guarded<mig_apply>},

@@ -117,6 +117,15 @@ function M.parity(ctx)
   ctx.state.status = st
   local own, tool = migrations.ledger_table(ctx.params.ledger)
   ctx:log("ledger %s%s: %s", own, tool and (" kept in step with " .. tool) or "", summary(st))
+  if not tool then
+    -- Adopted, or chosen deliberately: another tool's ledger here is not kept in step.
+    for _, f in ipairs(migrations.foreign_ledgers(ctx:db())) do
+      if f.table ~= own then
+        ctx:detail("%s's ledger %s (%d row(s)) is also here and is not kept in step; if %s or the application still " ..
+          "migrates this database, use --set ledger=%s", f.tool, f.table, f.rows, f.tool, f.tool)
+      end
+    end
+  end
   for _, m in ipairs(st.line_ending_only) do
     ctx:warn("%s differs from the ledger only in line endings or a byte-order mark (not an edit)", m.filename)
   end

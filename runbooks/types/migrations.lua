@@ -120,6 +120,11 @@ function migrations.load(dir, opts) end
 ---@return migrations.AdoptReport report
 function migrations.adopt(conn, chain, opts) end
 
+---Known tools' ledger tables in the database, by shape (one catalog query, plus a count each).
+---@param conn db.Connection
+---@return { tool: string, table: string, rows: integer }[] found
+function migrations.foreign_ledgers(conn) end
+
 ---The tools whose ledgers runbook reads and keeps in step (docs/adoption.md).
 ---@return migrations.ToolLedger[] tools
 function migrations.tool_ledgers() end
