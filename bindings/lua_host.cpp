@@ -30,17 +30,10 @@ int host_add_secret(lua_State* L) {
   return 0;
 }
 
-// Registers the password inside a connection URL or conninfo string as a secret.
+// Registers the password inside a connection URL or conninfo string as a secret, in every
+// form it may be printed in (engine/redact.hpp).
 int host_add_secret_url(lua_State* L) {
-  if (!lua_isstring(L, 1)) return 0;
-  const std::string conninfo = check_string(L, 1);
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-  if (err) PQfreemem(err);
-  if (!opts) return 0;
-  for (auto* o = opts; o->keyword; ++o)
-    if (std::string(o->keyword) == "password" && o->val) host_state(L).redactor.add(o->val);
-  PQconninfoFree(opts);
+  if (lua_isstring(L, 1)) host_state(L).redactor.add_conninfo(check_string(L, 1));
   return 0;
 }
 
@@ -49,6 +42,9 @@ int host_journal_start(lua_State* L) {
   auto& st = host_state(L);
   nlohmann::json header = to_json(L, 1);
   st.journal = std::make_unique<Journal>(st.options.journal_dir, st.run_id, header, &st.redactor);
+  st.journal->on_write_error = [&st](const std::string& m) {
+    if (st.services.warn) st.services.warn(m);
+  };
   return 0;
 }
 

@@ -7,7 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "engine/errors.hpp"
 
@@ -41,9 +44,45 @@ void write(const std::string& path, const std::string& content, bool overwrite) 
 }
 
 void make_directories(const std::string& dir) {
+  if (dir.empty()) return;
+  fs::path so_far;
+  for (const auto& part : fs::path(dir)) {
+    so_far /= part;
+    if (part.empty() || part == "/" || part == "." || part == "..") continue;
+    if (::mkdir(so_far.c_str(), 0700) != 0 && errno != EEXIST)
+      throw ConfigError("cannot create directory " + so_far.string() + ": " + std::strerror(errno));
+  }
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw ConfigError("cannot create directory " + dir + ": " + ec.message());
+  if (!fs::is_directory(dir, ec)) throw ConfigError("cannot create directory " + dir + ": not a directory");
+}
+
+void write_private(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw ConfigError("cannot write " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);  // a leftover .tmp of another mode
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw ConfigError("cannot write " + path + ": " + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw ConfigError("cannot write " + path + ": " + why);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw ConfigError("cannot write " + path + ": " + why);
+  }
 }
 
 std::string absolute(const std::string& path) {

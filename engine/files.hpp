@@ -15,7 +15,12 @@ bool exists(const std::string& path);
 void make_private(const std::string& path);
 // `path` made absolute against the current directory (not resolving links).
 std::string absolute(const std::string& path);
+// Creates the missing directories of `dir` with mode 0700 (owner only: backups and run records
+// hold production data); an existing directory's mode is never changed.
 void make_directories(const std::string& dir);
+// Writes `content` to `path` atomically (temporary file in the same directory, then rename),
+// the file created 0600; a failure leaves the previous file as it was.
+void write_private(const std::string& path, const std::string& content);
 // Regular files in `dir` (names only), sorted.
 std::vector<std::string> list(const std::string& dir);
 long long size(const std::string& path);

@@ -1,5 +1,7 @@
 #include "engine/journal.hpp"
 
+#include "engine/files.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -34,17 +36,6 @@ std::string format_time(const char* fmt, bool millis) {
   return out;
 }
 
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw ConfigError("cannot write run record " + tmp.string());
-    out << text;
-    if (!out) throw ConfigError("cannot write run record " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
 std::string md_cell(std::string s) {
   for (auto& c : s)
     if (c == '\n' || c == '|') c = ' ';
@@ -75,12 +66,8 @@ Journal::Journal(std::string dir, std::string run_id, nlohmann::json header, con
   record_["started_at"] = utc_now_iso();
   record_["steps"] = nlohmann::json::array();
   for (const char* k : {"migrations", "backups", "checks", "artifacts"}) record_[k] = nlohmann::json::array();
-  if (!dir_.empty()) {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec) throw ConfigError("cannot create journal directory " + dir_ + ": " + ec.message());
-  }
-  flush();
+  if (!dir_.empty()) files::make_directories(dir_);  // 0700 where created; the first write must work
+  write_record();
 }
 
 std::string Journal::json_path() const { return dir_.empty() ? "" : (fs::path(dir_) / (run_id_ + ".json")).string(); }
@@ -210,12 +197,32 @@ void redact_values(nlohmann::json& j, const Redactor& r) {
 }
 }  // namespace
 
-void Journal::flush() {
-  last_flush_ = std::chrono::steady_clock::now();
+void Journal::write_record() {
   if (dir_.empty()) return;
   if (redactor_) redact_values(record_, *redactor_);
-  write_atomically(json_path(), record_.dump(2) + "\n");
-  write_atomically(markdown_path(), markdown());
+  files::write_private(json_path(), record_.dump(2) + "\n");
+  files::write_private(markdown_path(), markdown());
+}
+
+void Journal::flush() {
+  last_flush_ = std::chrono::steady_clock::now();
+  // A record that cannot be written (disk full) never stops a run half-way through a chain:
+  // the last good record stays (atomic rename), the operator is warned once per cause.
+  try {
+    write_record();
+  } catch (const std::exception& e) {
+    const std::string why = e.what();
+    if (why != last_write_error_) {
+      last_write_error_ = why;
+      if (on_write_error) on_write_error("the run record could not be written (" + why +
+                                         "); the run goes on, the last record written stays");
+    }
+    return;
+  }
+  if (!last_write_error_.empty()) {
+    last_write_error_.clear();
+    if (on_write_error) on_write_error("the run record is written again: " + json_path());
+  }
 }
 
 }  // namespace rb

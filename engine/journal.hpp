@@ -3,6 +3,7 @@
 // most once a second within a step, so a killed run still leaves a record of how far it
 // got without the cost of rewriting it after each of thousands of migrations.
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -37,8 +38,13 @@ class Journal {
   std::string markdown_path() const;
   std::string markdown() const;
 
+ // Called with a warning when the record cannot be written (and when it can again).
+  std::function<void(const std::string&)> on_write_error;
+
  private:
   void flush();
+  void write_record();  // throws
+  std::string last_write_error_;
   void flush_if_due();  // within a step: at most once a second
   nlohmann::json& current_step();
 

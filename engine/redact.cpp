@@ -1,8 +1,76 @@
 #include "engine/redact.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
+#include <cctype>
 
 namespace rb {
+
+namespace {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// `s` percent-decoded; `s` itself when an escape is malformed.
+std::string percent_decoded(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      const int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1, lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return s;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void Redactor::add_conninfo(const std::string& conninfo) {
+  if (conninfo.empty()) return;
+  char* err = nullptr;
+  if (PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err)) {
+    for (auto* o = opts; o->keyword; ++o)
+      if (std::string(o->keyword) == "password" && o->val) add(o->val);
+    PQconninfoFree(opts);
+  }
+  if (err) PQfreemem(err);
+  // Every `://user:password@` in the text, whatever the scheme (postgis://, pgsql://,
+  // postgresql+psycopg2://) and whatever follows (an unclosed [::1, a bad %zz escape).
+  for (auto scheme = conninfo.find("://"); scheme != std::string::npos; scheme = conninfo.find("://", scheme + 3)) {
+    const auto start = scheme + 3;
+    auto end = conninfo.find_first_of("/?# \t", start);
+    if (end == std::string::npos) end = conninfo.size();
+    const auto at = conninfo.rfind('@', end);
+    if (at == std::string::npos || at < start) continue;
+    const auto colon = conninfo.find(':', start);
+    if (colon == std::string::npos || colon > at) continue;
+    const std::string pw = conninfo.substr(colon + 1, at - colon - 1);
+    add(pw);
+    add(percent_decoded(pw));
+  }
+  // key=value: password=secret or password='a secret'.
+  for (auto at = conninfo.find("password"); at != std::string::npos; at = conninfo.find("password", at + 8)) {
+    auto i = at + 8;
+    while (i < conninfo.size() && std::isspace(static_cast<unsigned char>(conninfo[i]))) ++i;
+    if (i >= conninfo.size() || conninfo[i] != '=') continue;
+    ++i;
+    while (i < conninfo.size() && std::isspace(static_cast<unsigned char>(conninfo[i]))) ++i;
+    std::string value;
+    if (i < conninfo.size() && conninfo[i] == '\'') {
+      for (++i; i < conninfo.size() && conninfo[i] != '\''; ++i) value += conninfo[i] == '\\' && i + 1 < conninfo.size() ? conninfo[++i] : conninfo[i];
+    } else {
+      while (i < conninfo.size() && !std::isspace(static_cast<unsigned char>(conninfo[i]))) value += conninfo[i++];
+    }
+    add(value);
+  }
+}
 
 void Redactor::add(const std::string& secret) {
   if (secret.size() < 4) return;

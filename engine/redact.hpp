@@ -10,6 +10,11 @@ class Redactor {
   // Registers a secret value; values shorter than 4 characters are ignored because masking
   // them would garble ordinary output.
   void add(const std::string& secret);
+  // Registers the password of a connection string in every form it may be printed in: as
+  // libpq parses it (URL or key=value), and — because libpq quotes a string it cannot parse
+  // whole in its error — as found by a lenient reading of anything shaped like
+  // `scheme://user:password@...` or `password=...`, raw and percent-decoded.
+  void add_conninfo(const std::string& conninfo);
   std::string apply(std::string text) const;
   // A connection URL with its password replaced by "***".
   static std::string mask_url(const std::string& url);

@@ -70,8 +70,7 @@ function M.take(ctx)
   local name = database.current(ctx)
   local file = M.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. ".dump"
   local ok, err = pcall(function()
-    files.mkdir(M.dir(ctx))
-    files.make_private(M.dir(ctx))
+    files.mkdir(M.dir(ctx))  -- 0700 where it creates; an existing (shared) directory keeps its mode
     local b = M.dump(ctx, file)
     ctx.state.backup = b
     if b then hooks.run(ctx, "upload_backup", { backup = file, database = name }) end

@@ -26,6 +26,8 @@ function files.absolute(path) end
 function files.make_private(path) end
 
 ---Creates a directory and its parents.
+---The directories it creates are 0700 (backups and records hold production data); an existing
+---directory's mode is never changed.
 ---Dry-run: prints `would create directory DIR` and creates nothing.
 ---@param dir string
 function files.mkdir(dir) end

@@ -245,3 +245,50 @@ TEST_CASE("json.decode refuses documents nested too deeply instead of crashing",
   INFO(caught.all());
   CHECK(caught.code == 0);
 }
+
+// issue 9: libpq quotes a connection string it cannot parse whole in its error, password
+// included. No form of the password may reach stdout, stderr, --json or the run records, and the
+// records are private.
+TEST_CASE("no form of a connection URL leaks its password; run records are 0600 in 0700", "[cli][secrets]") {
+  const std::vector<std::string> urls = {
+      "postgresql+psycopg2://u:S3cretPw@localhost/db", "postgis://u:S3cretPw@localhost/db",
+      "pgsql://u:S3cretPw@localhost/db",               " postgresql://u:S3cretPw@localhost/db",
+      "postgresql://u:S3cretPw@[::1/db",               "postgresql://u:S3cr%zzPw@localhost/db",
+      "postgresql://u:S3cret%50w@127.0.0.1:1/db",      "host=127.0.0.1 port=1 dbname=x password=S3cretPw",
+  };
+  for (const auto& url : urls) {
+    INFO(url);
+    TempDir dir;
+    dir.write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+    auto r = run_cli({"apply.lua", "--yes", "--json", "--journal", dir.path() + "/journal"}, {{"DATABASE_URL", url}},
+                     dir.path());
+    CHECK(r.code != 0);
+    CHECK(r.all().find("S3cr") == std::string::npos);
+    for (const auto& f : rbtest::listing(dir.path() + "/journal")) {
+      const auto path = dir.path() + "/journal/" + f;
+      CHECK(rbtest::read_file(path).find("S3cr") == std::string::npos);
+      CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::all) ==
+            (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    }
+    CHECK((std::filesystem::status(dir.path() + "/journal").permissions() & std::filesystem::perms::all) ==
+          std::filesystem::perms::owner_all);
+  }
+}
+
+TEST_CASE("an existing shared backup_dir (1777) keeps its mode; the backup in it is 0600", "[cli][files]") {
+  TempDir dir;
+  rbtest::TempDatabase db;
+  dir.write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+  const std::string shared = dir.path() + "/shared";
+  std::filesystem::create_directory(shared);
+  std::filesystem::permissions(shared, std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
+  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--set", "backup_dir=" + shared});
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK((std::filesystem::status(shared).permissions() & (std::filesystem::perms::all | std::filesystem::perms::sticky_bit)) ==
+        (std::filesystem::perms::all | std::filesystem::perms::sticky_bit));
+  const auto backups = rbtest::listing(shared);
+  REQUIRE(backups.size() == 1);
+  CHECK((std::filesystem::status(shared + "/" + backups[0]).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}

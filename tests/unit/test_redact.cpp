@@ -121,3 +121,32 @@ TEST_CASE("Redactor::mask_url looks for the password only in the authority part"
   CHECK(masked.find("db.example.com:5432/appdb") != std::string::npos);
   CHECK(masked == url);
 }
+
+// Every form a connection string arrives in, including those libpq cannot parse and quotes whole
+// in its error: the password, raw or percent-decoded, never survives apply().
+TEST_CASE("Redactor::add_conninfo masks the password of every URL form, parseable or not", "[redact]") {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> forms = {
+      {"postgresql://u:S3cretPw@localhost/db", {"S3cretPw"}},
+      {"postgres://u:S3cretPw@localhost:5432/db?sslmode=disable", {"S3cretPw"}},
+      {"postgresql+psycopg2://u:S3cretPw@localhost/db", {"S3cretPw"}},
+      {"postgis://u:S3cretPw@localhost/db", {"S3cretPw"}},
+      {"pgsql://u:S3cretPw@localhost/db", {"S3cretPw"}},
+      {" postgresql://u:S3cretPw@localhost/db", {"S3cretPw"}},
+      {"postgresql://u:S3cretPw@[::1/db", {"S3cretPw"}},
+      {"postgresql://u:S3cr%zzPw@localhost/db", {"S3cr%zzPw"}},
+      {"postgresql://u:S3cret%50w@localhost/db", {"S3cret%50w", "S3cretPw"}},
+      {"host=/tmp dbname=x password=S3cretPw", {"S3cretPw"}},
+      {"host=/tmp dbname=x password = 'S3cret Pw'", {"S3cret Pw"}},
+      {"host=/tmp password='unterminated S3cretPw", {"unterminated S3cretPw"}},
+  };
+  for (const auto& [url, secrets] : forms) {
+    INFO(url);
+    rb::Redactor r;
+    r.add_conninfo(url);
+    for (const auto& s : secrets) {
+      const std::string out = r.apply("error: missing \"=\" after \"" + url + "\"; password " + s + " and " + url);
+      CHECK(out.find(s) == std::string::npos);
+      CHECK(out.find("S3cr") == std::string::npos);
+    }
+  }
+}
