@@ -26,7 +26,7 @@ end
 
 local function snapshot(ctx)
   local name = database.current(ctx)
-  local file = backup.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. "-pre-rebuild.dump"
+  local file = backup.dir(ctx) .. "/" .. backup.file_stem(name) .. "-" .. ctx.run_id .. "-pre-rebuild.dump"
   require("files").mkdir(backup.dir(ctx))  -- 0700 where it creates; an existing directory keeps its mode
   ctx.state.backup = backup.dump(ctx, file)
 end

@@ -68,7 +68,7 @@ function M.take(ctx)
   -- The migration lock comes first: a run that cannot get it backs up nothing.
   if ctx.state.plan then require("lib.migrate").lock(ctx) end
   local name = database.current(ctx)
-  local file = M.dir(ctx) .. "/" .. name .. "-" .. ctx.run_id .. ".dump"
+  local file = M.dir(ctx) .. "/" .. M.file_stem(name) .. "-" .. ctx.run_id .. ".dump"
   local ok, err = pcall(function()
     files.mkdir(M.dir(ctx))  -- 0700 where it creates; an existing (shared) directory keeps its mode
     local b = M.dump(ctx, file)
@@ -104,6 +104,12 @@ function M.latest(ctx, name)
     end
   end
   return newest
+end
+
+--- A database name as a file name: anything but letters, digits, `.`, `_` and `-` becomes `_`
+--- (a name may hold `/`, spaces or `$(...)`).
+function M.file_stem(name)
+  return (tostring(name):gsub("[^%w%._%-]", "_"))
 end
 
 --- Migrations a restore of `backup` would undo: those the ledger records after the dump.

@@ -4,13 +4,44 @@ local shell = require "shell"
 
 local M = {}
 
--- Replaces {backup}, {database}, {run_id} in each argument.
-local function expand(argv, vars)
-  local out = {}
-  for i, a in ipairs(argv) do
-    out[i] = (tostring(a):gsub("{(%w+)}", function(k) return vars[k] ~= nil and tostring(vars[k]) or "{" .. k .. "}" end))
+local SHELLS = { sh = true, bash = true, dash = true, zsh = true, ksh = true, ash = true }
+
+-- The index of the script in `sh -c SCRIPT ...` (any of SHELLS, flags such as -ec allowed), or nil.
+local function shell_script_index(argv)
+  local base = tostring(argv[1] or ""):match("([^/]+)$")
+  if not SHELLS[base] then return nil end
+  for i = 2, #argv do
+    local a = tostring(argv[i])
+    if a:sub(1, 1) ~= "-" then return nil end
+    if a:find("c", 2, true) then return i + 1 end
   end
-  return out
+  return nil
+end
+
+-- Substitutes {backup}, {database}, {run_id}, ... Each value stays one argv element; inside a
+-- shell script (`sh -c`) a placeholder becomes "${RUNBOOK_NAME}" and the value is passed in the
+-- environment, so no value (a database named `$(...)`) is ever parsed as shell code.
+local function expand(ctx, name, argv, vars)
+  local out, env = {}, {}
+  local script_at = shell_script_index(argv)
+  for i, a in ipairs(argv) do
+    out[i] = (tostring(a):gsub("{([%w_]+)}", function(k)
+      if vars[k] == nil then
+        local known = {}
+        for key in pairs(vars) do known[#known + 1] = "{" .. key .. "}" end
+        table.sort(known)
+        -- Warned, not raised: a hook of the failure path (maintenance_off) must still run.
+        ctx:warn("hook %s: unknown placeholder {%s} left as written (known here: %s)", name, k, table.concat(known, ", "))
+        return "{" .. k .. "}"
+      end
+      if i == script_at then
+        env["RUNBOOK_" .. k:upper()] = tostring(vars[k])
+        return '"${RUNBOOK_' .. k:upper() .. '}"'
+      end
+      return tostring(vars[k])
+    end))
+  end
+  return out, env
 end
 
 --- Runs one named hook of the environment if it is configured; returns true when it ran.
@@ -23,8 +54,9 @@ function M.run(ctx, name, vars)
   end
   vars = vars or {}
   vars.run_id = vars.run_id or ctx.run_id
-  local cmd = expand(argv, vars)
+  local cmd, env = expand(ctx, name, argv, vars)
   cmd.timeout = 300
+  if next(env) then cmd.env = env end
   ctx:log("hook %s: %s", name, table.concat(cmd, " "))
   shell.run(cmd)
   ctx:record("hook", { name = name })

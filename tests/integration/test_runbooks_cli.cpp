@@ -641,6 +641,49 @@ TEST_CASE("apply-prod.lua runs the maintenance hooks in order around the apply",
   CHECK(rbtest::read_file(evidence) == "pause_workers f\nmaintenance_on f\nmaintenance_off t\nresume_workers t\n");
 }
 
+// issue 9: placeholders pasted into a `sh -c` script would run a database named `$(...)`.
+TEST_CASE("hook placeholders: {run_id} substituted; a hostile value in a sh -c hook reaches no shell",
+          "[runbooks][hooks][files]") {
+  TempDir dir;
+  TempDatabase db;
+  const std::string pwned = dir.path() + "/pwned";
+  // A database whose name is a command substitution.
+  const std::string hostile = "x$(touch " + pwned + ")";
+  db.connect().run_script("CREATE DATABASE " + db.connect().quote_name(hostile));
+  struct DropHostile {
+    const TempDatabase& db;
+    std::string name;
+    ~DropHostile() {
+      try { db.connect().run_script("DROP DATABASE IF EXISTS " + db.connect().quote_name(name) + " WITH (FORCE)"); } catch (...) {}
+    }
+  } drop{db, hostile};
+  dir.write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+  const auto evidence = dir.path() + "/uploads.log";
+  environments(dir, "return { prod = { database_env = \"PROD_URL\", hooks = {\n"
+                    "  upload_backup = { \"sh\", \"-c\", [[echo \"{database} {run_id}\" >> " + evidence + "]] },\n"
+                    "} } }\n");
+  // The hostile name, percent-encoded into the URL: postgresql:///x%24%28touch%20...%29?host=...
+  std::string encoded;
+  for (char c : hostile) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') encoded += c;
+    else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      encoded += buf;
+    }
+  }
+  std::string url = db.url();
+  url.replace(url.find(db.name()), db.name().size(), encoded);
+  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, {{"PROD_URL", url}});
+  INFO(r.all());
+  CHECK(r.code == 0);
+  CHECK_FALSE(std::filesystem::exists(pwned));
+  const std::string log = rbtest::read_file(evidence);
+  CHECK(log.find(hostile + " ") == 0);  // the name arrived as data, whole
+  CHECK(log.find("{run_id}") == std::string::npos);
+  CHECK(log.find("Z-") != std::string::npos);  // the run id: 20261202T101010Z-abcdef
+}
+
 TEST_CASE("apply-prod.lua resumes workers and leaves maintenance when the apply fails", "[runbooks][hooks]") {
   TempDir dir;
   TempDatabase db;
