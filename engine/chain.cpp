@@ -281,6 +281,20 @@ Chain load_chain(const std::string& directory, const std::string& layout_name) {
   chain.layout = layout->name;
   chain.ordering = layout->ordering;
   chain.migrations = layout->load(listing);
+  // Every file must resolve inside the directory: a symlink to a credentials file elsewhere
+  // would be read, hashed and printed by review.
+  std::error_code ec;
+  const fs::path root = fs::canonical(directory, ec);
+  for (const auto& m : chain.migrations)
+    for (const std::string* p : {&m.up_path, &m.down_path}) {
+      if (p->empty()) continue;
+      const fs::path real = fs::canonical(*p, ec);
+      if (ec) continue;  // reading it already failed with a message naming it
+      const auto rel = real.lexically_relative(root);
+      if (rel.empty() || *rel.begin() == "..")
+        throw ConfigError("migration " + *p + " resolves to " + real.string() + ", outside the migrations directory " +
+                          root.string() + "; a migration must be a file of the directory (copy it in instead of linking)");
+    }
   std::set<std::string> names;
   for (auto& m : chain.migrations) {
     if (m.sha256.empty()) m.sha256 = sha256_hex(m.whole_file.empty() ? m.up_sql : m.whole_file);

@@ -646,3 +646,20 @@ TEST_CASE("postgrator: <version>.do.<name>.sql paired with .undo. by version, nu
     CHECK(contains(config_error([&] { load_chain(d.str()); }), "7.undo.x.sql"));
   }
 }
+
+TEST_CASE("a migration that is a symlink out of the directory is refused naming both paths", "[chain]") {
+  TempDir d, outside;
+  const std::string secret = outside.write("credentials", "password=S3cretPw\n");
+  d.write("0001_a.sql", "SELECT 1;");
+  REQUIRE(symlink(secret.c_str(), (d.str() + "/0002_b.sql").c_str()) == 0);
+  const std::string msg = config_error([&] { load_chain(d.str()); });
+  CHECK(contains(msg, "0002_b.sql"));
+  CHECK(contains(msg, "credentials"));
+  CHECK(contains(msg, "outside the migrations directory"));
+  SECTION("a symlink to a file inside the directory is fine") {
+    TempDir e;
+    e.write("shared/0001.sql", "SELECT 1;");
+    REQUIRE(symlink((e.str() + "/shared/0001.sql").c_str(), (e.str() + "/0001_a.sql").c_str()) == 0);
+    CHECK(load_chain(e.str(), "flat").migrations.size() == 1);  // shared/ is not a migration; the link is
+  }
+}
