@@ -161,15 +161,25 @@ std::string without_password(const std::string& conninfo, std::string& password)
   return out;
 }
 
+// TCP keepalives (a dead peer is noticed) and a connect timeout (a server that accepts and
+// never answers does not hang the run), unless the connection string or PGCONNECT_TIMEOUT
+// says otherwise.
 std::string with_keepalives(const std::string& conninfo) {
-  if (conninfo.find("keepalives") != std::string::npos) return conninfo;
+  std::string out = conninfo;
   const bool url = conninfo.rfind("postgres://", 0) == 0 || conninfo.rfind("postgresql://", 0) == 0;
-  if (url) {
-    const char sep = conninfo.find('?') == std::string::npos ? '?' : '&';
-    return conninfo + sep + "keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3";
+  auto add = [&](const char* key, const char* value) {
+    if (conninfo.find(key) != std::string::npos) return;
+    if (url) out += std::string(out.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+    else out += std::string(out.empty() ? "" : " ") + key + "=" + value;
+  };
+  if (conninfo.find("keepalives") == std::string::npos) {
+    add("keepalives", "1");
+    add("keepalives_idle", "30");
+    add("keepalives_interval", "10");
+    add("keepalives_count", "3");
   }
-  return conninfo + (conninfo.empty() ? "" : " ") +
-         "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3";
+  if (!std::getenv("PGCONNECT_TIMEOUT")) add("connect_timeout", "10");
+  return out;
 }
 
 SqlFailure failure_of(const std::exception& e) {

@@ -3,7 +3,13 @@
 // stays out of --json, and JSON encoding/decoding refuses cycles and deep nesting cleanly.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <filesystem>
 
@@ -291,4 +297,33 @@ TEST_CASE("an existing shared backup_dir (1777) keeps its mode; the backup in it
   REQUIRE(backups.size() == 1);
   CHECK((std::filesystem::status(shared + "/" + backups[0]).permissions() & std::filesystem::perms::all) ==
         (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}
+
+// issue 9: a server that accepts TCP and never answers hung the run until it was killed.
+TEST_CASE("connecting to a server that never answers fails with the connect timeout", "[cli][bounds]") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 8) == 0);  // the kernel completes the handshake; nobody ever reads
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const std::string url = "postgresql://u@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/db";
+  TempDir dir;
+  dir.write("migrations/0001_a.sql", "SELECT 1;\n");
+  const auto start = std::chrono::steady_clock::now();
+  // The default: libpq alone would wait for ever (PGCONNECT_TIMEOUT, which libpq honours itself,
+  // is left unset).
+  unsetenv("PGCONNECT_TIMEOUT");
+  auto r = run_cli({"apply.lua", "--yes"}, {{"DATABASE_URL", url}}, dir.path());
+  const auto took = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
+  ::close(fd);
+  INFO(r.all());
+  CHECK(r.code != 0);
+  CHECK(r.err.find("timeout") != std::string::npos);
+  CHECK(took >= 9);  // runbook's default connect_timeout of 10 s
+  CHECK(took < 30);
 }
