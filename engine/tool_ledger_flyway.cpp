@@ -135,14 +135,20 @@ std::vector<std::string> applied_sql(db::Connection& conn, const std::string& ta
 }
 
 std::vector<std::string> removed_sql(db::Connection& conn, const std::string& table, const Migration& m, const ToolWrite&) {
-  // Flyway's undo records an UNDO_SQL row; reading treats it as "no longer applied".
+  // A failed row goes as `flyway repair` removes it; a successful one is undone with an UNDO_SQL
+  // row, as Flyway's undo records it (reading treats it as "no longer applied").
   const std::string t = quoted_table(conn, table);
   const std::string version = raw_version(m);
-  return {"INSERT INTO " + t +
-         " (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)"
-         " SELECT coalesce(max(installed_rank), 0) + 1, " + (version.empty() ? "NULL" : conn.quote(version)) + ", " +
-         conn.quote(description(m)) + ", 'UNDO_SQL', " + conn.quote(m.down_path.empty() ? m.name : m.down_path.substr(m.down_path.rfind('/') + 1)) +
-         ", " + (m.down_sql.empty() ? "NULL" : std::to_string(flyway_checksum(m.down_sql))) + ", current_user, 0, true FROM " + t};
+  const std::string which =
+      version.empty() ? "version IS NULL AND script = " + conn.quote(m.name) : "version = " + conn.quote(version);
+  return {"DELETE FROM " + t + " WHERE NOT success AND " + which,
+          "INSERT INTO " + t +
+              " (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)"
+              " SELECT coalesce(max(installed_rank), 0) + 1, " + (version.empty() ? "NULL" : conn.quote(version)) + ", " +
+              conn.quote(description(m)) + ", 'UNDO_SQL', " +
+              conn.quote(m.down_path.empty() ? m.name : m.down_path.substr(m.down_path.rfind('/') + 1)) + ", " +
+              (m.down_sql.empty() ? "NULL" : std::to_string(flyway_checksum(m.down_sql))) + ", current_user, 0, true FROM " +
+              t + " HAVING bool_or(type = 'SQL' AND success AND " + which + ")"};
 }
 
 std::vector<std::string> failed_sql(db::Connection& conn, const std::string& table, const Migration& m,

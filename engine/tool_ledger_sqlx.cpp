@@ -60,7 +60,10 @@ std::vector<ToolRecord> read(db::Connection& conn, const std::string& table, con
 }
 
 std::vector<std::string> applied_sql(db::Connection& conn, const std::string& table, const Migration& m, const ToolWrite& w) {
-  return {"INSERT INTO " + quoted_table(conn, table) +
+  // A partially applied row of it goes first: sqlx's own fix ("remove row from _sqlx_migrations").
+  return {"DELETE FROM " + quoted_table(conn, table) + " WHERE version = " + conn.quote(m.version) +
+              "::bigint AND NOT success",
+          "INSERT INTO " + quoted_table(conn, table) +
          " (version, description, success, checksum, execution_time) VALUES (" + conn.quote(m.version) + "::bigint, " +
          conn.quote(description(m.name)) + ", TRUE, decode(" + conn.quote(checksum_hex(m)) + ", 'hex'), " +
          elapsed_sql(w, 1e9) + ")"};
