@@ -72,6 +72,29 @@ int index_by_version(const Chain& chain, const std::string& version) {
   return -1;
 }
 
+std::vector<ToolRecord> read_version_set(db::Connection& conn, const std::string& table, const Chain& chain) {
+  auto r = conn.query("SELECT version::text FROM " + quoted_table(conn, table) + " ORDER BY version");
+  std::vector<ToolRecord> out;
+  for (const auto& row : r.rows) {
+    ToolRecord rec;
+    rec.key = row.at(0).text;
+    for (std::size_t i = 0; i < chain.migrations.size(); ++i)
+      if (chain.migrations[i].version == rec.key) rec.index = static_cast<int>(i);
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+std::vector<std::string> insert_version_sql(db::Connection& conn, const std::string& table, const Migration& m,
+                                            const ToolWrite&) {
+  return {"INSERT INTO " + quoted_table(conn, table) + " (version) VALUES (" + conn.quote(m.version) + ")"};
+}
+
+std::vector<std::string> delete_version_sql(db::Connection& conn, const std::string& table, const Migration& m,
+                                            const ToolWrite&) {
+  return {"DELETE FROM " + quoted_table(conn, table) + " WHERE version = " + conn.quote(m.version)};
+}
+
 int index_by_name(const Chain& chain, const std::string& name) {
   for (std::size_t i = 0; i < chain.migrations.size(); ++i)
     if (chain.migrations[i].name == name) return static_cast<int>(i);

@@ -75,6 +75,13 @@ extern const ToolLedgerModule kSqlxLedger, kPrismaLedger, kGolangMigrateLedger, 
 // Shared by the modules.
 // Chain position of the migration whose version equals `version` numerically, or -1.
 int index_by_version(const Chain& chain, const std::string& version);
+// Tables that are a set of version strings compared as text (dbmate, diesel): read them, and
+// write one version in or out.
+std::vector<ToolRecord> read_version_set(db::Connection& conn, const std::string& table, const Chain& chain);
+std::vector<std::string> insert_version_sql(db::Connection& conn, const std::string& table, const Migration& m,
+                                            const ToolWrite&);
+std::vector<std::string> delete_version_sql(db::Connection& conn, const std::string& table, const Migration& m,
+                                            const ToolWrite&);
 // Chain position of the migration named `name`, or -1.
 int index_by_name(const Chain& chain, const std::string& name);
 // "text" with `'` doubled, quoted: for SQL the modules build around server-side expressions.
