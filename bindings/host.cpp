@@ -58,6 +58,21 @@ io.open = function(path, mode)
   end
   return open(path, mode)
 end
+-- A stop (^C, SIGTERM, SIGHUP, a time limit: the count hook raises a table with stopped = true)
+-- passes through every pcall and xpcall: a step cannot swallow it and loop on.
+local raw_pcall, raw_xpcall = pcall, xpcall
+local function is_stop(e) return type(e) == "table" and rawget(e, "stopped") == true end
+local function pass_stop(ok, ...)
+  if not ok and is_stop((...)) then error((...), 0) end
+  return ok, ...
+end
+pcall = function(f, ...) return pass_stop(raw_pcall(f, ...)) end
+xpcall = function(f, handler, ...)
+  return pass_stop(raw_xpcall(f, function(e)
+    if is_stop(e) then return e end
+    return handler(e)
+  end, ...))
+end
 package.loadlib = nil
 package.cpath = ""
 package.loaded.ffi = nil
@@ -152,6 +167,34 @@ int load_embedded(lua_State* L) {
   return luaL_error(L, "no embedded module %s", name);
 }
 
+// The first ^C (or SIGTERM, SIGHUP, a timeout) must stop a step that loops in Lua. Debug
+// hooks never run inside LuaJIT's compiled traces, so runbook code runs interpreted (it is
+// glue: the work is in the engine) with a count hook that raises "aborted" once per request.
+constexpr int kHookInstructions = 1000;
+
+void stop_hook(lua_State* L, lua_Debug*) {
+  if (!rb::cancel::requested()) return;
+  HostState& st = host_state(L);
+  const int count = rb::cancel::count();
+  const auto now = std::chrono::steady_clock::now();
+  if (st.stoppable_depth <= 0) return;
+  // Once per request, then again every half second while the code goes on regardless (a
+  // pcall that swallowed the error); never in the traceback handler of the error just raised.
+  if (st.stop_raised_for == count && now - st.stop_raised_at < std::chrono::milliseconds(500)) return;
+  st.stop_raised_for = count;
+  st.stop_raised_at = now;
+  const std::string message = rb::cancel::timed_out() ? rb::cancel::reason()
+                                                      : "interrupted by the operator (" + rb::cancel::reason() + ")";
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, "aborted");
+  lua_setfield(L, -2, "kind");
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "stopped");
+  lua_pushstring(L, message.c_str());
+  lua_setfield(L, -2, "message");
+  lua_error(L);
+}
+
 class LuaState {
  public:
   explicit LuaState(HostState& state) : L_(luaL_newstate()) {
@@ -170,6 +213,8 @@ class LuaState {
     preload(L_, "json", open_json);
     for (std::size_t i = 0; i < kEmbeddedLuaCount; ++i) preload(L_, kEmbeddedLua[i].module, load_embedded);
     if (luaL_dostring(L_, kSandbox) != 0) throw StepError(std::string("sandbox: ") + lua_tostring(L_, -1));
+    luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_sethook(L_, stop_hook, LUA_MASKCOUNT, kHookInstructions);
   }
   ~LuaState() { lua_close(L_); }
   LuaState(const LuaState&) = delete;
@@ -213,7 +258,9 @@ void load_runbook(lua_State* L, const std::string& file) {
   lua_pushstring(L, file.c_str());
   if (lua_pcall(L, 1, 1, tb) != 0) {  // [tb, core, result|err]
     std::string msg = error_text(L, -1);
+    const bool stopped = error_kind(L, -1) == "aborted";  // ^C while the file's top level ran
     lua_settop(L, tb - 1);
+    if (stopped) throw AbortError("loading " + file + ": " + msg);
     throw ConfigError("loading " + file + ": " + msg);
   }
   lua_getfield(L, -2, "is_runbook");  // [tb, core, result, is_runbook]
@@ -363,6 +410,8 @@ void push_options(lua_State* L, const HostOptions& o) {
   lua_setfield(L, -2, "plan_in");
   lua_pushstring(L, o.plan_out.c_str());
   lua_setfield(L, -2, "plan_out");
+  lua_pushstring(L, o.timeout.c_str());
+  lua_setfield(L, -2, "timeout");
   lua_newtable(L);
   for (std::size_t i = 0; i < o.skip.size(); ++i) {
     lua_pushstring(L, o.skip[i].c_str());
@@ -457,6 +506,7 @@ int run_runbook(const HostOptions& options) {
   std::thread canceller([&done] {
     int handled = 0;
     while (!done.load()) {
+      rb::cancel::check_deadlines();  // a passed time limit becomes a request like ^C
       const int requests = rb::cancel::count();
       if (requests > handled && !rb::cancel::shielded()) {
         db::cancel_running_statements();
@@ -474,7 +524,10 @@ int run_runbook(const HostOptions& options) {
     }
   } join_on_exit{done, canceller};
   lua_State* L = p.lua->get();
-  load_runbook(L, p.file);       // [rb]
+  {
+    StoppableRegion loading(p.state);  // a runbook that loops at load time stops at ^C too
+    load_runbook(L, p.file);           // [rb]
+  }
   push_core_function(L, "run");
   lua_insert(L, -2);             // [run, rb]
   push_options(L, options);      // [run, rb, opts]

@@ -25,6 +25,7 @@ struct HostOptions {
   std::vector<std::string> acks;          // --ack RULE@FILE: destructive findings acknowledged
   std::string plan_out;                   // --plan-out FILE: write the run's plan as JSON
   std::string plan_in;                    // --plan FILE: run exactly that saved plan or refuse
+  std::string timeout;                    // --timeout DURATION: the whole run's time limit
   int verbosity = 0;                      // -1 quiet, 0 normal, 1 verbose
   bool color = true;
 };

@@ -1,6 +1,7 @@
 #pragma once
 // State shared by the host (host.cpp) and the runbook.host Lua module (lua_host.cpp).
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,25 @@ struct HostState {
   // The policy's own confirmation (its token, or its yes/no question when it has none) was
   // answered in this run: it counts for every plan of the run.
   std::string run_confirmed_by;
+  // Lua code runs interpreted with a count hook (bindings/host.cpp): inside a stoppable region
+  // (a step, a failure handler, loading the runbook) a cancellation request raises an
+  // "aborted" error at the next hook, once per request.
+  // A step that swallows the error with pcall and goes on is stopped again a moment later.
+  int stoppable_depth = 0;
+  int stop_raised_for = 0;  // cancel::count() the hook last raised for
+  std::chrono::steady_clock::time_point stop_raised_at{};
+};
+
+// Runs Lua code in a stoppable region for its lifetime.
+class StoppableRegion {
+ public:
+  explicit StoppableRegion(HostState& state) : state_(state) { ++state_.stoppable_depth; }
+  ~StoppableRegion() { --state_.stoppable_depth; }
+  StoppableRegion(const StoppableRegion&) = delete;
+  StoppableRegion& operator=(const StoppableRegion&) = delete;
+
+ private:
+  HostState& state_;
 };
 
 // Asks the operator (the confirmation gate). A typed token is answered only by the token (at

@@ -190,6 +190,53 @@ int host_cleanup(lua_State* L) {
   return 3;
 }
 
+// host.stoppable(fn, handler, ...) is xpcall(fn, handler, ...) in a stoppable region: the first
+// ^C, SIGTERM, SIGHUP or a passed time limit raises "aborted" inside fn even when it loops in Lua.
+int host_stoppable(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_remove(L, 2);
+  lua_insert(L, 1);  // [handler, fn, args...]
+  const int nargs = lua_gettop(L) - 2;
+  int rc = 0;
+  {
+    StoppableRegion region(host_state(L));
+    rc = lua_pcall(L, nargs, LUA_MULTRET, 1);
+  }
+  lua_pushboolean(L, rc == 0);
+  lua_replace(L, 1);  // [ok, results... | err]
+  return lua_gettop(L);
+}
+
+// host.set_deadline("run"|"step", seconds, label) / host.clear_deadline(slot): time limits that
+// stop the run like ^C does (engine/cancel.hpp).
+rb::cancel::Deadline deadline_slot(lua_State* L, int index) {
+  const std::string slot = check_string(L, index);
+  if (slot == "run") return rb::cancel::Deadline::run;
+  if (slot == "step") return rb::cancel::Deadline::step;
+  luaL_argerror(L, index, "expected \"run\" or \"step\"");
+  return rb::cancel::Deadline::run;
+}
+
+int host_set_deadline(lua_State* L) {
+  const auto slot = deadline_slot(L, 1);
+  rb::cancel::set_deadline(slot, luaL_checknumber(L, 2), check_string(L, 3));
+  return 0;
+}
+
+int host_clear_deadline(lua_State* L) {
+  rb::cancel::clear_deadline(deadline_slot(L, 1));
+  return 0;
+}
+
+// What stopped the run ("^C", "SIGTERM", "timeout: ...") and whether it was a time limit.
+int host_stop_reason(lua_State* L) {
+  lua_pushstring(L, rb::cancel::reason().c_str());
+  lua_pushboolean(L, rb::cancel::timed_out());
+  return 2;
+}
+
 // The exit code of an error kind: one table (rb::exit_code_for), also for Lua.
 int host_exit_code(lua_State* L) {
   lua_pushinteger(L, static_cast<int>(exit_code_for(check_string(L, 1))));
@@ -240,6 +287,10 @@ const luaL_Reg kHostFunctions[] = {
     {"confirm", guarded<host_confirm>},
     {"set_policy", guarded<host_set_policy>},
     {"cleanup", host_cleanup},
+    {"stoppable", host_stoppable},
+    {"set_deadline", guarded<host_set_deadline>},
+    {"clear_deadline", guarded<host_clear_deadline>},
+    {"stop_reason", guarded<host_stop_reason>},
     {"exit_code", guarded<host_exit_code>},
     {"interrupted", guarded<host_interrupted>},
     {"run_id", guarded<host_run_id>},

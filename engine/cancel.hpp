@@ -22,6 +22,19 @@ bool sleep_for(double seconds);
 // Tests only: forget earlier requests.
 void reset() noexcept;
 
+// Time limits. A deadline that passes requests cancellation once, like a signal would, with
+// its label as the reason ("timeout: step apply exceeded 30s"); the run then unwinds through
+// the same safe points and failure path as after ^C. The run and its current step each have
+// one slot; setting a slot replaces it, clearing it (or its firing) empties it.
+enum class Deadline { run, step };
+void set_deadline(Deadline slot, double seconds_from_now, const std::string& label);
+void clear_deadline(Deadline slot);
+// Called periodically (the canceller thread): fires each deadline that has passed. Returns true
+// when one fired.
+bool check_deadlines();
+// True when the last request came from a deadline, not a signal.
+bool timed_out() noexcept;
+
 // While a Shield exists, db::cancel_running_statements() waits instead of cancelling: the
 // bookkeeping after a committed change is never cut off by ^C.
 class Shield {

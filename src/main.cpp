@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
   app.add_option("--plan", o.plan_in,
                  "run exactly the plan saved with --plan-out, or refuse naming what changed (a file, the ledger, "
                  "the database)");
+  app.add_option("--timeout", o.timeout,
+                 "stop the run like ^C when it runs longer than this (30s, 10min, 2h): statements are cancelled "
+                 "and the failure handler runs; exit code 3 (overrides the runbook's own timeout)");
   app.add_flag("--list", list, "list the runbooks on the search path");
   app.add_flag("--describe", describe, "show the runbook's parameters and steps; connects to nothing");
   app.add_flag("--quiet,-q", quiet, "only warnings and errors");

@@ -150,6 +150,17 @@ local function copy(t)
   return out
 end
 
+-- A time limit ("30s", "10min", "2h"): nil when absent, the seconds otherwise.
+local function check_timeout(value, what)
+  if value == nil then return nil end
+  local n, unit = tostring(value):match("^(%d+)%s*(%a+)$")
+  local scale = { ms = 0.001, s = 1, min = 60, h = 3600, d = 86400 }
+  if not n or not scale[unit] or tonumber(n) == 0 then
+    raise_config(string.format("%s: timeout %q is not a duration such as 30s, 10min or 2h", what, tostring(value)))
+  end
+  return tonumber(n) * scale[unit]
+end
+
 local function check_step(s, where)
   if type(s) ~= "table" or type(s.name) ~= "string" or s.name == "" then
     raise_config(where .. ": a step needs a name")
@@ -157,25 +168,28 @@ local function check_step(s, where)
   if type(s.run) ~= "function" then
     raise_config(where .. ": step " .. s.name .. " needs a run function")
   end
+  check_timeout(s.timeout, where .. ": step " .. s.name)
   return s
 end
 
---- A step: a name, a one-line description and a function(ctx).
-function M.step(name, description, run)
-  if type(description) == "function" then description, run = nil, description end
-  return { name = name, description = description or "", run = run }
+--- A step: a name, a one-line description, a function(ctx) and options: `timeout` ("10min")
+--- stops the step like ^C does when it runs longer.
+function M.step(name, description, run, options)
+  if type(description) == "function" then description, run, options = nil, description, run end
+  options = options or {}
+  return { name = name, description = description or "", run = run, timeout = options.timeout }
 end
 
 --- A gate: a step that --only, --from and --skip never leave out (connections, parity,
 --- confirmations, required backups): policy must not depend on how the run was started.
-function M.gate(name, description, run)
-  local s = M.step(name, description, run)
+function M.gate(name, description, run, options)
+  local s = M.step(name, description, run, options)
   s.gate = true
   return s
 end
 
 local DEFINE_KEYS = { name = true, description = true, params = true, settings = true, steps = true,
-  on_failure = true, finally = true }
+  on_failure = true, finally = true, timeout = true }
 
 --- Defines a runbook from a spec: name, description, params, settings, steps, on_failure.
 function M.define(spec)
@@ -183,7 +197,7 @@ function M.define(spec)
   if type(spec) ~= "table" then raise_config(where .. ": runbook.define expects a table") end
   for k in pairs(spec) do
     if not DEFINE_KEYS[k] then
-      raise_config(string.format("%s: unknown key %q in runbook.define (known: name, description, params, settings, steps, on_failure, finally)", where, tostring(k)))
+      raise_config(string.format("%s: unknown key %q in runbook.define (known: name, description, params, settings, steps, on_failure, finally, timeout)", where, tostring(k)))
     end
   end
   local rb = setmetatable({
@@ -195,7 +209,9 @@ function M.define(spec)
     steps = {},
     on_failure = spec.on_failure,
     finally = spec.finally,
+    timeout = spec.timeout,
   }, Runbook)
+  check_timeout(rb.timeout, where .. ": runbook " .. rb.name)
   local seen = {}
   for i, p in ipairs(spec.params or {}) do
     check_param_spec(p, where)
@@ -260,6 +276,9 @@ function Runbook:with(overrides)
   for k, v in pairs(overrides) do
     if k == "name" or k == "description" or k == "on_failure" or k == "finally" then
       c[k] = v
+    elseif k == "timeout" then
+      check_timeout(v, current_file() .. ": " .. self.name .. ":with")
+      c.timeout = v
     elseif c:param(k) then
       local p = c:param(k)
       local value, err = parse_value(p, v, "with")
@@ -581,6 +600,7 @@ local function classify(err)
 end
 
 local function traceback_handler(err)
+  if err == nil then err = "the step raised an error without a message (error(nil))" end
   local kind, message = classify(err)
   return { kind = kind, message = message, traceback = debug.traceback("", 2), typed = type(err) == "table",
     where = type(err) == "table" and err.where or nil, sqlstate = type(err) == "table" and err.sqlstate or nil }
@@ -613,6 +633,18 @@ local function select_steps(rb, opts)
     plan[#plan + 1] = { step = s, run = selected or s.gate == true }
   end
   return plan
+end
+
+-- What a protected call returned when it failed. The traceback handler itself can fail (out of
+-- memory, an error inside it): then err is whatever Lua gave, and still becomes a failure.
+local function failure_of(err)
+  if type(err) == "table" and err.kind then return err end
+  local message = tostring(err)
+  if message:find("not enough memory", 1, true) then
+    message = "out of memory (the Lua state could not allocate; the step's data was released)"
+  end
+  collectgarbage()
+  return { kind = "failed", message = message }
 end
 
 function M.run(rb, opts)
@@ -662,6 +694,14 @@ function M.run(rb, opts)
       item.step.description or ""))
   end
 
+  -- Time limits: --timeout, else the runbook's own; a step's own while it runs. Passing one
+  -- stops the run exactly like ^C (statements cancelled, failure handler run), exit code 3.
+  local run_timeout = opts.timeout ~= nil and opts.timeout ~= "" and opts.timeout or rb.timeout
+  local run_seconds = check_timeout(run_timeout, "--timeout")
+  if run_seconds then
+    host.set_deadline("run", run_seconds, string.format("timeout: runbook %s ran longer than its limit of %s", rb.name, run_timeout))
+  end
+
   local failure
   for i, item in ipairs(plan) do
     if failure then
@@ -671,23 +711,31 @@ function M.run(rb, opts)
       host.journal_skip(item.step.name, "not selected")
     else
       if host.interrupted() then
+        local reason, timed_out = host.stop_reason()
         failure = { kind = "aborted", step = item.step.name,
-          message = "interrupted by the operator before step " .. item.step.name }
+          message = (timed_out and reason or "interrupted by the operator") .. " before step " .. item.step.name }
         host.journal_skip(item.step.name, "not run: interrupted")
       end
     end
     if item.run and not failure then
       host.say("step", string.format("[%d/%d] %s", i, #plan, item.step.name))
       host.step_started(item.step.name, item.step.description or "")
-      local ok, err = xpcall(item.step.run, traceback_handler, ctx)
+      if item.step.timeout then
+        host.set_deadline("step", check_timeout(item.step.timeout, "step " .. item.step.name),
+          string.format("timeout: step %s ran longer than its limit of %s", item.step.name, item.step.timeout))
+      end
+      local ok, err = host.stoppable(item.step.run, traceback_handler, ctx)
+      host.clear_deadline("step")
       if ok then
         host.step_finished("ok", "")
       else
+        err = failure_of(err)
         err.step = item.step.name
         if host.interrupted() and err.kind == "failed" then
-          -- The operator's ^C cancelled what the step was doing: that is an abort, not a failure.
+          -- ^C, SIGTERM, SIGHUP or a time limit cancelled what the step was doing: an abort, not a failure.
+          local reason, timed_out = host.stop_reason()
           err.kind = "aborted"
-          err.message = err.message .. " (interrupted by the operator)"
+          err.message = err.message .. (timed_out and (" (" .. reason .. ")") or " (interrupted by the operator)")
         end
         if err.sqlstate then err.message = err.message .. " [SQLSTATE " .. err.sqlstate .. "]" end
         failure = err
@@ -696,22 +744,28 @@ function M.run(rb, opts)
     end
   end
 
+  -- The failure path has no time limit of its own: only a further signal stops it.
+  host.clear_deadline("run")
+  host.clear_deadline("step")
+  local _, timed_out = host.stop_reason()
+  local stopped = host.interrupted()
   if failure and rb.on_failure then
     host.say("warn", "running the failure handler of " .. rb.name)
     host.step_started("on_failure", "failure handler")
     -- Inside a cleanup scope: the ^C that stopped the run does not stop its failure path.
-    local _, ok, err = host.cleanup(xpcall, rb.on_failure, traceback_handler, ctx, failure)
+    local _, ok, err = host.cleanup(host.stoppable, rb.on_failure, traceback_handler, ctx, failure)
+    if not ok then err = failure_of(err) end
     host.step_finished(ok and "ok" or "failed", ok and "" or err.message)
     if not ok then host.say("error", "the failure handler itself failed: " .. err.message) end
   end
   if rb.finally then
-    local _, ok, err = host.cleanup(xpcall, rb.finally, traceback_handler, ctx, failure)
-    if not ok then host.say("error", "the finally handler failed: " .. err.message) end
+    local _, ok, err = host.cleanup(host.stoppable, rb.finally, traceback_handler, ctx, failure)
+    if not ok then host.say("error", "the finally handler failed: " .. failure_of(err).message) end
   end
   ctx:close()
   if failure then
     local code = EXIT[failure.kind] or 1
-    local status = failure.kind == "aborted" and (host.interrupted() and "interrupted" or "aborted")
+    local status = failure.kind == "aborted" and (stopped and (timed_out and "timed out" or "interrupted") or "aborted")
       or (failure.kind == "verify_failed" and "verification failed" or "failed")
     host.finish(status, code, failure.message)
     return code, failure

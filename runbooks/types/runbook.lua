@@ -25,6 +25,11 @@ local runbook = {}
 ---@field description string one line
 ---@field run fun(ctx: runbook.Context) fails by raising an error; its return value is ignored
 ---@field gate? boolean always runs: `--from`, `--only` and `--skip` never leave it out
+---@field timeout? string a time limit ("30s", "10min", "2h"): passing it stops the step like ^C (exit code 3)
+
+---Options of `runbook.step` and `runbook.gate`.
+---@class runbook.StepOptions
+---@field timeout? string a time limit ("30s", "10min", "2h"): passing it stops the step like ^C (exit code 3)
 
 ---What a failed step raised, handed to `on_failure` and `finally`.
 ---@class runbook.Failure
@@ -43,6 +48,7 @@ local runbook = {}
 ---@field steps? runbook.Step[] run in order; names must be unique
 ---@field on_failure? fun(ctx: runbook.Context, failure: runbook.Failure) runs once after a failed step
 ---@field finally? fun(ctx: runbook.Context, failure: runbook.Failure|nil) runs at the end of every run
+---@field timeout? string the whole run's time limit ("2h"); `--timeout` overrides it
 
 ---An environment of the environments file (`--env`), validated by `runbook.load_environment`.
 ---@class runbook.Environment
@@ -126,18 +132,20 @@ function runbook.load_file(file) end
 ---@param name string
 ---@param description string|fun(ctx: runbook.Context) may be left out
 ---@param run? fun(ctx: runbook.Context)
+---@param options? runbook.StepOptions `{ timeout = "10min" }`
 ---@return runbook.Step step
 ---@overload fun(name: string, run: fun(ctx: runbook.Context)): runbook.Step
-function runbook.step(name, description, run) end
+function runbook.step(name, description, run, options) end
 
 ---A gate: a step that `--only`, `--from` and `--skip` never leave out (connections, parity,
 ---confirmations, required backups). `--skip` naming it is a `config` error.
 ---@param name string
 ---@param description string|fun(ctx: runbook.Context) may be left out
 ---@param run? fun(ctx: runbook.Context)
+---@param options? runbook.StepOptions `{ timeout = "10min" }`
 ---@return runbook.Step step
 ---@overload fun(name: string, run: fun(ctx: runbook.Context)): runbook.Step
-function runbook.gate(name, description, run) end
+function runbook.gate(name, description, run, options) end
 
 ---Defines a runbook; a runbook file ends with `return runbook.define { ... }`. Unknown keys,
 ---steps without a name or run function and duplicate names are `config` errors.
@@ -180,6 +188,7 @@ function runbook.run(rb, opts) end
 ---@field steps runbook.Step[]
 ---@field on_failure? fun(ctx: runbook.Context, failure: runbook.Failure)
 ---@field finally? fun(ctx: runbook.Context, failure: runbook.Failure|nil)
+---@field timeout? string the whole run's time limit
 local Runbook = {}
 
 ---The metatable of runbooks.
@@ -200,7 +209,7 @@ function Runbook:param(name) end
 function Runbook:step_index(name) end
 
 ---A copy with parameter defaults (validated against their types), settings, and `name`,
----`description`, `on_failure`, `finally` changed. Any other key is a `config` error.
+---`description`, `on_failure`, `finally`, `timeout` changed. Any other key is a `config` error.
 ---@param overrides table<string, any>
 ---@return runbook.Runbook copy
 function Runbook:with(overrides) end

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -312,4 +313,165 @@ TEST_CASE("two concurrent apply-prod runs: the one without the lock runs no hook
   CHECK(std::filesystem::exists(d + "/resumed-first"));
   CHECK(rbtest::listing(d + "/backups-first").size() == 1);
   CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
+}
+
+// ---- Lua code that loops, time limits, running out of memory ------------------------------------
+
+namespace {
+
+// A runbook whose step `spin` runs `body` (Lua), whose failure handler prints a marker, and
+// whose file runs `at_load` when it is loaded.
+std::string looping_runbook(const std::string& body, const std::string& at_load = "",
+                            const std::string& step_options = "", const std::string& define_extra = "") {
+  return "local runbook = require \"runbook\"\n" + at_load +
+         "\nreturn runbook.define {\n"
+         "  name = \"looper\",\n" + define_extra +
+         "  steps = {\n"
+         "    runbook.step(\"spin\", \"loops\", function(ctx)\n" + body + "\n    end" +
+         (step_options.empty() ? "" : ", " + step_options) + "),\n"
+         "    runbook.step(\"after\", \"must not run\", function(ctx) io.write(\"AFTER-RAN\\n\") end),\n"
+         "  },\n"
+         "  on_failure = function(ctx, failure) io.write(\"ON-FAILURE-RAN: \" .. failure.message .. \"\\n\") end,\n"
+         "}\n";
+}
+
+nlohmann::json only_record(const rbtest::TempDir& dir) {
+  auto records = rbtest::files_in(dir.path() + "/journal", ".json");
+  REQUIRE(records.size() == 1);
+  return nlohmann::json::parse(rbtest::read_file(records[0]));
+}
+
+}  // namespace
+
+TEST_CASE("the first ^C, SIGTERM or SIGHUP stops Lua code that loops: in a step, at load time, behind pcall",
+          "[cli][interrupt][bounds]") {
+  const std::vector<std::pair<std::string, std::string>> loops{
+      {"empty loop", "while true do end"},
+      {"arithmetic loop (compiled by a JIT)", "local x = 0 while true do x = x + 1 end"},
+      {"table writes", "local t, i = {}, 0 while true do i = i + 1 t[i % 100] = i end"},
+      {"pcall swallowing every error", "while true do pcall(function() local x = 0 for i = 1, 1e12 do x = x + i end end) end"},
+      {"at load time", ""},
+  };
+  const std::vector<std::pair<int, std::string>> signals{{SIGINT, "^C"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}};
+  for (const auto& [what, body] : loops) {
+    for (const auto& [sig, reason] : signals) {
+      DYNAMIC_SECTION(what << " / " << reason) {
+        rbtest::TempDir dir;
+        const bool at_load = body.empty();
+        dir.write("looper.lua", at_load ? looping_runbook("", "local x = 0 while true do x = x + 1 end")
+                                        : looping_runbook(body));
+        const pid_t pid = spawn_runbook(dir, {"looper.lua"});
+        std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+        REQUIRE(kill(pid, sig) == 0);
+        int status = 0;
+        const bool exited = wait_within(pid, std::chrono::seconds(5), status);
+        const std::string output = rbtest::read_file(dir.path() + "/output.txt");
+        INFO(output);
+        REQUIRE(exited);  // the first signal was enough (a third would kill it outright)
+        REQUIRE(WIFEXITED(status));
+        if (at_load) {
+          // Nothing ran yet: a load that cannot finish is an aborted start, exit 3.
+          CHECK(WEXITSTATUS(status) == 3);
+          CHECK(output.find("interrupted by the operator (" + reason + ")") != std::string::npos);
+        } else {
+          CHECK(WEXITSTATUS(status) == 3);
+          CHECK(output.find("step spin: interrupted by the operator (" + reason + ")") != std::string::npos);
+          CHECK(output.find("ON-FAILURE-RAN: interrupted by the operator (" + reason + ")") != std::string::npos);
+          CHECK(output.find("AFTER-RAN") == std::string::npos);
+          const auto rec = only_record(dir);
+          CHECK(rec["status"] == "interrupted");
+          CHECK(rec["exit_code"] == 3);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a step's timeout and the run's --timeout stop it like ^C: exit 3, failure handler, record 'timed out'",
+          "[cli][interrupt][bounds]") {
+  rbtest::TempDir dir;
+  SECTION("a step timeout stops a Lua loop") {
+    dir.write("looper.lua", looping_runbook("local x = 0 while true do x = x + 1 end", "", "{ timeout = \"1s\" }"));
+    const auto r = rbtest::run_cli({"looper.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+    INFO(r.all());
+    CHECK(r.code == 3);
+    CHECK(r.err.find("step spin: timeout: step spin ran longer than its limit of 1s") != std::string::npos);
+    CHECK(r.all().find("ON-FAILURE-RAN: timeout: step spin ran longer than its limit of 1s") != std::string::npos);
+    CHECK(r.all().find("AFTER-RAN") == std::string::npos);
+    CHECK(only_record(dir)["status"] == "timed out");
+  }
+  SECTION("the runbook's own timeout stops a shell command") {
+    dir.write("looper.lua", looping_runbook("require(\"shell\").run{\"sleep\", \"30\"}", "", "", "  timeout = \"1s\",\n"));
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = rbtest::run_cli({"looper.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+    INFO(r.all());
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));
+    CHECK(r.code == 3);
+    CHECK(r.all().find("timeout: runbook looper ran longer than its limit of 1s") != std::string::npos);
+    CHECK(r.all().find("ON-FAILURE-RAN") != std::string::npos);
+    CHECK(only_record(dir)["status"] == "timed out");
+  }
+  SECTION("--timeout cancels a statement in flight") {
+    rbtest::TempDatabase db;
+    dir.write("looper.lua", looping_runbook("ctx:db():exec(\"SELECT pg_sleep(30)\")"));
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = rbtest::run_cli({"looper.lua", "--timeout", "2s", "--journal", dir.path() + "/journal"},
+                                   {{"DATABASE_URL", db.url()}}, dir.path());
+    INFO(r.all());
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(15));
+    CHECK(r.code == 3);
+    CHECK(r.all().find("timeout: runbook looper ran longer than its limit of 2s") != std::string::npos);
+    CHECK(only_record(dir)["status"] == "timed out");
+  }
+  SECTION("a timeout that is not a duration is a usage error naming it") {
+    dir.write("looper.lua", looping_runbook("", "", "{ timeout = \"soon\" }"));
+    auto r = rbtest::run_cli({"looper.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+    CHECK(r.code == 2);
+    CHECK(r.err.find("step spin: timeout \"soon\" is not a duration") != std::string::npos);
+    dir.write("looper.lua", looping_runbook(""));
+    r = rbtest::run_cli({"looper.lua", "--timeout", "5 parsecs", "--journal", dir.path() + "/journal"}, {}, dir.path());
+    CHECK(r.code == 2);
+    CHECK(r.err.find("--timeout: timeout \"5 parsecs\" is not a duration") != std::string::npos);
+  }
+}
+
+TEST_CASE("a step that runs out of memory fails naming it, and the failure handler still runs", "[cli][bounds]") {
+  rbtest::TempDir dir;
+  dir.write("looper.lua",
+            looping_runbook("local t, i = {}, 0 while true do i = i + 1 t[i] = string.rep(\"x\", 1000000) .. i end"));
+  // The runner's address space is capped (its own child only) so the test machine keeps its memory.
+  const std::string log = dir.path() + "/output.txt";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    struct rlimit limit {};
+    limit.rlim_cur = limit.rlim_max = 3ull << 30;
+    setrlimit(RLIMIT_AS, &limit);
+    if (chdir(dir.path().c_str()) != 0) _exit(127);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    const std::string journal = dir.path() + "/journal";
+    execl(RUNBOOK_BINARY, RUNBOOK_BINARY, "looper.lua", "--journal", journal.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  REQUIRE(wait_within(pid, std::chrono::seconds(60), status));
+  const std::string output = rbtest::read_file(log);
+  INFO(output);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(output.find("step spin: out of memory") != std::string::npos);
+  CHECK(output.find("ON-FAILURE-RAN: out of memory") != std::string::npos);
+  CHECK(output.find("attempt to index") == std::string::npos);
+  CHECK(only_record(dir)["status"] == "failed");
+}
+
+TEST_CASE("error(nil) in a step says that the step gave no message", "[cli][bounds]") {
+  rbtest::TempDir dir;
+  dir.write("looper.lua", looping_runbook("error(nil)"));
+  const auto r = rbtest::run_cli({"looper.lua", "--journal", dir.path() + "/journal"}, {}, dir.path());
+  INFO(r.all());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("step spin: the step raised an error without a message (error(nil))") != std::string::npos);
 }
