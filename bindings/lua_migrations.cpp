@@ -124,6 +124,10 @@ migrations::ApplyObserver observer_for(Services& s) {
     if (s.warn) s.warn(m);
     if (s.record) s.record("retry", {{"message", m}});
   };
+  obs.notice = [&s](const std::string& m) {
+    if (s.say) s.say(m);
+    if (s.record) s.record("notice", {{"message", m}});
+  };
   obs.starting = [counter](const migrations::PlannedMigration&, std::size_t i, std::size_t n) { *counter = {i + 1, n}; };
   obs.would_run = [&s](const migrations::PlannedMigration& m, const std::string& sql) {
     if (s.say) s.say(sql);

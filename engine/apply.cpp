@@ -1,6 +1,7 @@
 #include "engine/apply.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <thread>
 
@@ -148,22 +149,88 @@ class SessionTimeouts {
 // earlier ones), timing each, then rolls everything back. Migrations that cannot run in a
 // transaction are skipped and said so. The session stays read-only by default; only this
 // transaction is opened READ WRITE.
+// Sequences are not transactional: a rehearsal's nextval() (an INSERT into a serial column)
+// survives its ROLLBACK. Their values before, to put back afterwards.
+struct SequenceValue {
+  std::string name;              // quoted, schema-qualified
+  std::optional<long long> last; // nullopt: never called (or not readable)
+  long long start = 1;
+};
+
+std::vector<SequenceValue> read_sequences(db::Connection& conn) {
+  std::vector<SequenceValue> out;
+  auto r = conn.query("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value, start_value"
+                      " FROM pg_sequences ORDER BY 1");
+  for (const auto& row : r.rows) {
+    SequenceValue v;
+    v.name = row[0].text;
+    if (row[1].type != db::CellType::null) v.last = row[1].integer;
+    v.start = row[2].integer;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// Puts back each sequence the rehearsal advanced, only if it still holds the value the
+// rehearsal left (compare-and-set: a value another session took since is never rewound).
+// Returns what it did, for the run's output; never throws.
+std::vector<std::string> restore_sequences(db::Connection& conn, const std::vector<SequenceValue>& before,
+                                           const std::vector<SequenceValue>& after) {
+  std::vector<std::string> notes;
+  try {
+    // The rehearsal's session is read-only outside its own READ WRITE transaction.
+    conn.run_script("BEGIN READ WRITE");
+    struct End {
+      db::Connection& c;
+      ~End() {
+        try { c.run_script("COMMIT"); } catch (...) {}
+      }
+    } end{conn};
+    std::size_t restored = 0;
+    for (const auto& a : after) {
+      const auto b = std::find_if(before.begin(), before.end(), [&](const SequenceValue& v) { return v.name == a.name; });
+      if (b == before.end() || b->last == a.last || !a.last) continue;  // new in the rehearsal (rolled back) or unmoved
+      const std::string target = b->last ? std::to_string(*b->last) + ", true" : std::to_string(b->start) + ", false";
+      auto r = conn.query("SELECT setval(" + conn.quote(a.name) + "::regclass, " + target + ") FROM " + a.name +
+                          " WHERE last_value = " + std::to_string(*a.last));
+      if (r.rows.empty())
+        notes.push_back("sequence " + a.name + " was advanced by another session during the rehearsal; it is left as it is");
+      else
+        ++restored;
+    }
+    if (restored) notes.push_back(std::to_string(restored) + " sequence(s) the rehearsal advanced were put back");
+  } catch (const std::exception& e) {
+    notes.push_back(std::string("could not put back the sequences the rehearsal advanced: ") + e.what());
+  }
+  return notes;
+}
+
 void rehearse_migrations(db::Connection& conn, const std::vector<PlannedMigration>& todo, const ApplyOptions& o,
                          const ApplyObserver& obs, ApplyResult& result) {
   struct Rollback {
     db::Connection& c;
+    std::vector<SequenceValue> before;
+    std::optional<std::vector<SequenceValue>> after;  // read inside the rehearsal when it succeeded
+    const ApplyObserver& obs;
     ~Rollback() {
       try {
         c.run_script("ROLLBACK");
       } catch (...) {
-        // The session is gone, and its transaction with it.
+        return;  // the session is gone, and its transaction with it
+      }
+      try {
+        const auto now = after ? *after : read_sequences(c);
+        for (const auto& note : restore_sequences(c, before, now))
+          if (obs.notice) obs.notice(note);
+      } catch (...) {
       }
     }
   };
+  const auto sequences_before = read_sequences(conn);
   // On its own: READ WRITE must be the first thing in the transaction, and a batch may
   // be preceded by the pipeline's own query.
   conn.run_script("BEGIN READ WRITE");
-  Rollback rollback{conn};
+  Rollback rollback{conn, sequences_before, std::nullopt, obs};
   std::vector<std::string> prologue = transaction_prologue(conn, o.lock_timeout, o.statement_timeout);
   prologue.erase(prologue.begin());  // BEGIN was sent
   db::SqlFailure failure;
@@ -200,25 +267,10 @@ void rehearse_migrations(db::Connection& conn, const std::vector<PlannedMigratio
     result.migrations.push_back(out);
     if (obs.finished) obs.finished(out);
   }
+  rollback.after = read_sequences(conn);
 }
 
 }  // namespace
-
-std::string lock_holder(db::Connection& conn, std::int64_t key) {
-  const auto ukey = static_cast<std::uint64_t>(key);
-  auto r = conn.query(
-      "SELECT coalesce(nullif(a.application_name, ''), 'unknown application'),"
-      " coalesce(a.client_hostname, host(a.client_addr), 'local socket'), a.pid,"
-      " to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), coalesce(a.usename, '')"
-      " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-      " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid"
-      " AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-      {std::to_string(ukey >> 32), std::to_string(ukey & 0xffffffffULL)});
-  if (r.rows.empty()) return "";
-  const auto& c = r.rows[0];
-  return c[0].text + " (user " + c[4].text + ") on " + c[1].text + ", pid " + std::to_string(c[2].integer) +
-         ", connected since " + c[3].text;
-}
 
 void acquire_lock(db::Connection& conn, std::int64_t key, double wait_s, const ApplyObserver& obs) {
   const auto start = Clock::now();
@@ -277,6 +329,80 @@ Status check_ledger_unchanged(Ledger& ledger, const Chain& chain, const Plan& pl
                      " now): another run applied, rolled back or resolved something.\n  Nothing was changed by "
                      "this run; run it again to make a new plan.");
   return compute_status(chain, rows);
+}
+
+// A migration outside a transaction whose statements all succeeded can still leave an INVALID
+// index (CREATE INDEX CONCURRENTLY IF NOT EXISTS finding the invalid leftover of an earlier,
+// cut-off run, and skipping it). Such a migration is never recorded applied: it is dirty,
+// naming the index and the statement.
+void refuse_invalid_indexes(db::Connection& conn, Ledger& ledger, const PlannedMigration& m, const std::string& label,
+                            const ApplyOptions& o, MigrationOutcome& out, ApplyResult& result, const ApplyObserver& obs) {
+  const auto& statements = m.script.statements;
+  for (std::size_t k = 0; k < statements.size(); ++k) {
+    const auto& node = statements[k].node;
+    const nlohmann::json* relation = nullptr;
+    if (node.contains("IndexStmt")) relation = &node["IndexStmt"]["relation"];
+    else if (node.contains("ReindexStmt") && node["ReindexStmt"].contains("relation"))
+      relation = &node["ReindexStmt"]["relation"];
+    if (!relation || !relation->contains("relname")) continue;
+    const std::string table = relation->value("relname", "");
+    const std::string schema = relation->value("schemaname", "");
+    auto r = conn.query(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i WHERE NOT i.indisvalid AND i.indrelid = "
+        "to_regclass(CASE WHEN $1 = '' THEN quote_ident($2) ELSE quote_ident($1) || '.' || quote_ident($2) END) "
+        "ORDER BY 1",
+        {schema, table});
+    if (r.rows.empty()) continue;
+    std::string names;
+    for (const auto& row : r.rows) names += (names.empty() ? "" : ", ") + row[0].text;
+    const std::string why = "left INVALID index(es) " + names + " on " + (schema.empty() ? "" : schema + ".") + table;
+    ledger.record_dirty(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id,
+                        static_cast<int>(statements.size()), static_cast<int>(k + 1), why);
+    out.status = "dirty";
+    result.migrations.push_back(out);
+    if (obs.finished) obs.finished(out);
+    throw StepError(label + ": statement " + std::to_string(k + 1) + " (line " + std::to_string(statements[k].line) +
+                    ") " + why + "\n    " + excerpt(statements[k].text) +
+                    "\n  The ledger marks it dirty, not applied. Drop the index (DROP INDEX CONCURRENTLY " +
+                    r.rows[0][0].text + ") or finish it (REINDEX INDEX CONCURRENTLY " + r.rows[0][0].text +
+                    "), then resolve the migration as applied or rolled back.");
+  }
+}
+
+// After the connection was lost during `m`: what happened, and what a new session finds in the
+// ledger for it (the server may still be restarting: a few tries, ^C stops them).
+std::string lost_connection_report(const db::Connection& conn, const LedgerName& name, const Chain& chain,
+                                   const PlannedMigration& m, const std::string& what) {
+  std::string first = what.substr(0, what.find('\n'));
+  std::string msg = "the connection to the server was lost during migration " + m.name + ": " + first;
+  if (what.find(m.name) != std::string::npos && what.find('\n') != std::string::npos)
+    msg += "\n  " + what.substr(what.find('\n') + 1);
+  std::string last_error;
+  for (int attempt = 0; attempt < 15; ++attempt) {
+    if (attempt > 0 && !cancel::sleep_for(1.0)) break;
+    try {
+      db::Connection check(conn.options());
+      Ledger fresh(check, name, &chain);
+      const auto rows = fresh.read();
+      const LedgerRow* row = nullptr;
+      for (const auto& r : rows)
+        if (r.filename == m.name) row = &r;
+      if (!row)
+        return msg + "\n  Checked in a new session: " + m.name + " is not in the ledger " + name.qualified() +
+               (m.tx == TxMode::transactional
+                    ? ", so the server rolled it back whole; the migrations before it are committed. Run the apply again."
+                    : ". It runs outside a transaction: check what its statements left before applying again.");
+      if (row->status == "applied")
+        return msg + "\n  Checked in a new session: " + m.name + " was committed and is recorded applied.";
+      return msg + "\n  Checked in a new session: " + m.name + " is recorded " + row->status + " (statement " +
+             std::to_string(row->failed_statement) + " may be partial, " + std::to_string(row->statements_done) +
+             " completed); apply refuses it until it is repaired and resolved.";
+    } catch (const std::exception& e) {
+      last_error = e.what();
+    }
+  }
+  return msg + "\n  Could not open a new session to check what committed (" + last_error.substr(0, last_error.find('\n')) +
+         "); when the server is back, `runbook apply.lua --dry-run` shows what is applied.";
 }
 
 void refuse_unmet(const Plan& plan, const Consent& consent, bool live, const char* verb) {
@@ -339,6 +465,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     }
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
+    try {
     if (m.tx == TxMode::own) {
       // Statement by statement, as psql runs it: what its own COMMITs made permanent is known
       // at every point, so a failure after one of them is recorded dirty with how far it got.
@@ -346,11 +473,13 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       const auto n = script.statements.size();
       std::size_t committed = 0;  // statements [0, committed) are permanent
       bool in_block = false;
+      ledger.record_running(m.name, m.version, m.sha256, o.applied_by, o.run_id);
       for (std::size_t k = 0; k < n; ++k) {
         const auto& stmt = script.statements[k];
         try {
           conn.run_script(stmt.text);
         } catch (const std::exception& e) {
+          if (!conn.is_open()) throw;  // the session is gone: its running row says how far it got
           const auto f = db::failure_of(e);
           if (in_block) {
             try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
@@ -360,6 +489,10 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
                                 " at statement " + std::to_string(k + 1) + " of " + std::to_string(n) + " (" +
                                 sql::position_in_file(stmt, f.position) + "): " + f.explained() + "\n    " + excerpt(stmt.text);
           if (committed == 0) {
+            {
+              cancel::Shield keep_bookkeeping;
+              ledger.forget_running(m.name);
+            }
             message += "\n  The file manages its own transaction; nothing it ran was committed, and no ledger row is recorded.";
           } else {
             out.ms = ms_since(start);
@@ -380,19 +513,27 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
         }
         if (stmt.opens_block) in_block = true;
         if (stmt.closes_block) in_block = false;
-        if (!in_block) committed = k + 1;
+        if (!in_block) {
+          committed = k + 1;
+          cancel::Shield keep_bookkeeping;
+          ledger.record_progress(m.name, static_cast<int>(committed));
+        }
       }
       out.ms = ms_since(start);
       cancel::Shield keep_bookkeeping;  // committed: its ledger row must be written
+      refuse_invalid_indexes(conn, ledger, m, label, o, out, result, obs);
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
     } else if (m.tx == TxMode::no_transaction) {
       SessionTimeouts timeouts(conn, o.lock_timeout, o.statement_timeout);
       const auto n = script.statements.size();
+      // Committed before the first statement: a run killed in the middle leaves this behind.
+      ledger.record_running(m.name, m.version, m.sha256, o.applied_by, o.run_id);
       for (std::size_t k = 0; k < n; ++k) {
         const auto& stmt = script.statements[k];
         try {
           conn.run_script(stmt.text);
         } catch (const std::exception& e) {
+          if (!conn.is_open()) throw;  // the session is gone: its running row says how far it got
           const auto f = db::failure_of(e);
           out.ms = ms_since(start);
           {
@@ -415,15 +556,28 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
           if (stopped) throw AbortError(message);
           throw StepError(message);
         }
+        if (k + 1 < n) {
+          cancel::Shield keep_bookkeeping;
+          ledger.record_progress(m.name, static_cast<int>(k + 1));
+        }
       }
       out.ms = ms_since(start);
       cancel::Shield keep_bookkeeping;  // every statement committed: record it whatever ^C says
+      refuse_invalid_indexes(conn, ledger, m, label, o, out, result, obs);
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
     } else {
       run_transactional(conn, label, script,
                         ledger.insert_applied_sql(m.name, m.version, m.sha256, o.applied_by, o.run_id, true),
                         o.lock_timeout, o.statement_timeout, o.lock_retries, o.retry_backoff_s, obs, out.retries);
       out.ms = ms_since(start);
+    }
+    } catch (const std::exception& e) {
+      if (conn.is_open()) throw;
+      // The session is gone (backend terminated, server restarted, network): say so, and what
+      // a fresh session finds committed, instead of libpq's "not connected".
+      const std::string message = lost_connection_report(conn, ledger.name(), chain, m, e.what());
+      if (cancelled(obs)) throw AbortError(message);
+      throw StepError(message);
     }
     result.migrations.push_back(out);
     if (obs.finished) obs.finished(out);

@@ -44,6 +44,7 @@ struct ApplyObserver {
   std::function<void(const MigrationOutcome&)> finished;
   std::function<void(const PlannedMigration&, const std::string& sql)> would_run;  // dry-run plan
   std::function<void(const std::string& message)> retrying;
+  std::function<void(const std::string& message)> notice;  // e.g. the sequences a rehearsal put back
   std::function<bool()> interrupted;  // operator asked to stop: checked between migrations
 };
 
@@ -51,10 +52,6 @@ struct ApplyResult {
   std::vector<MigrationOutcome> migrations;
   Status before;  // status read under the lock
 };
-
-// Who holds the advisory lock for a ledger ("application_name on host pid N since T"), or
-// empty when nobody does.
-std::string lock_holder(db::Connection& conn, std::int64_t key);
 
 // Polls pg_try_advisory_lock (never a blocking lock: that deadlocks with CREATE INDEX
 // CONCURRENTLY in the holder's session) until `wait_s` passes. Throws rb::AbortError.

@@ -196,15 +196,26 @@ SqlFailure failure_of(const std::exception& e) {
 }
 
 namespace {
+// libpq's error text as one line: "FATAL:  terminating connection ..." without the severity.
+std::string server_said(const char* text) {
+  std::string line = first_line(text ? text : "");
+  for (const char* prefix : {"FATAL:  ", "ERROR:  ", "PANIC:  "})
+    if (line.rfind(prefix, 0) == 0) line.erase(0, std::string(prefix).size());
+  return line;
+}
+
 // Runs `fn`, turning libpqxx's exceptions into SqlError / StepError with clean messages.
+// `raw`, when given, is the session: after a lost connection libpqxx 6.4 reports its own
+// follow-up failure ("Could not obtain client encoding"), libpq still holds what the server said.
 template <typename Fn>
-auto translated(Fn&& fn) -> decltype(fn()) {
+auto translated(Fn&& fn, PGconn* raw = nullptr) -> decltype(fn()) {
   try {
     return fn();
   } catch (const pqxx::sql_error& e) {
     throw SqlError(first_line(e.what()) + detail_lines(e.what()), e.sqlstate());
   } catch (const pqxx::broken_connection& e) {
-    throw StepError("lost the database connection: " + first_line(e.what()));
+    std::string why = raw ? server_said(PQerrorMessage(raw)) : "";
+    throw StepError("lost the database connection: " + (why.empty() ? first_line(e.what()) : why));
   }
 }
 }  // namespace
@@ -267,7 +278,7 @@ void cancel_running_statements() {
   }
 }
 
-Connection::Connection(const ConnectOptions& o) : read_only_(o.read_only) {
+Connection::Connection(const ConnectOptions& o) : options_(o), read_only_(o.read_only) {
   try {
     impl_ = std::make_unique<Impl>(with_keepalives(o.dbname.empty() ? o.conninfo : with_database(o.conninfo, o.dbname)));
   } catch (const std::exception& e) {
@@ -301,7 +312,7 @@ Result Connection::query(const std::string& sql, const std::vector<Param>& param
   return translated([&] {
     pqxx::nontransaction w(impl_->conn);
     return to_result(w.exec_params(sql, pqxx::prepare::make_dynamic_params(values)));
-  });
+  }, impl_->conn.raw());
 }
 
 void Connection::run_script(const std::string& sql) {
@@ -309,7 +320,7 @@ void Connection::run_script(const std::string& sql) {
   translated([&] {
     pqxx::nontransaction w(impl_->conn);
     w.exec(sql);
-  });
+  }, impl_->conn.raw());
 }
 
 int Connection::run_batch(const std::vector<std::string>& statements, SqlFailure& failure) {

@@ -88,9 +88,13 @@ class Connection {
   bool read_only() const { return read_only_; }
   void close();
   bool is_open() const;
+  // What it was opened with: a second session to the same database (after a lost connection,
+  // to check what committed) is opened from these.
+  const ConnectOptions& options() const { return options_; }
 
  private:
   std::unique_ptr<Impl> impl_;
+  ConnectOptions options_;
   std::string dbname_, description_;
   bool read_only_ = false;
 };

@@ -151,6 +151,23 @@ void Ledger::ensure() {
       "  ADD COLUMN IF NOT EXISTS error text");
 }
 
+std::string lock_holder(db::Connection& conn, std::int64_t key, bool others_only) {
+  const auto ukey = static_cast<std::uint64_t>(key);
+  auto r = conn.query(
+      "SELECT coalesce(nullif(a.application_name, ''), 'unknown application'),"
+      " coalesce(a.client_hostname, host(a.client_addr), 'local socket'), a.pid,"
+      " to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), coalesce(a.usename, '')"
+      " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+      " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid"
+      " AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())" +
+          std::string(others_only ? " AND l.pid <> pg_backend_pid()" : ""),
+      {std::to_string(ukey >> 32), std::to_string(ukey & 0xffffffffULL)});
+  if (r.rows.empty()) return "";
+  const auto& c = r.rows[0];
+  return c[0].text + " (user " + c[4].text + ") on " + c[1].text + ", pid " + std::to_string(c[2].integer) +
+         ", connected since " + c[3].text;
+}
+
 std::vector<LedgerRow> Ledger::read() {
   auto rows = read_own();
   if (tool_) merge_tool_rows(rows);
@@ -223,7 +240,7 @@ void Ledger::merge_tool_rows(std::vector<LedgerRow>& rows) {
   for (auto& row : rows) {
     const int i = index_by_name(*chain_, row.filename);
     if (i < 0 || !own[static_cast<std::size_t>(i)] || in_tool[static_cast<std::size_t>(i)]) continue;
-    if (row.status == "dirty" || !row.disagreement.empty()) continue;
+    if (row.status != "applied" || !row.disagreement.empty()) continue;
     if (chain_->migrations[static_cast<std::size_t>(i)].repeatable) continue;
     row.disagreement = row.filename + " is recorded by runbook but not in " + tool + "'s ledger " + name_.tool_table +
                        " (removed there, or applied before --set ledger=" + tool + ")";
@@ -257,6 +274,11 @@ std::vector<LedgerRow> Ledger::read_own() {
     row.error = c[10].text;
     rows.push_back(std::move(row));
   }
+  // A running row is only in progress while its runner still holds the ledger's lock.
+  bool any_running = false;
+  for (const auto& row : rows) any_running = any_running || row.status == "running";
+  if (any_running && !lock_holder(conn_, lock_key(), true).empty())
+    for (auto& row : rows) row.in_progress = row.status == "running";
   return rows;
 }
 
@@ -317,6 +339,27 @@ void Ledger::record_dirty(const std::string& filename, const std::string& versio
               {filename, version, sha256, std::to_string(execution_ms), applied_by, run_id,
                std::to_string(statements_done), std::to_string(failed_statement), error});
   for (const auto& sql : tool_sql(filename, "failed", error, execution_ms)) conn_.run_script(sql);
+}
+
+void Ledger::record_running(const std::string& filename, const std::string& version, const std::string& sha256,
+                            const std::string& applied_by, const std::string& run_id) {
+  conn_.query("INSERT INTO " + quoted_ +
+                  " (filename, version, sha256, status, applied_by, run_id, statements_done, failed_statement)"
+                  " VALUES ($1, $2, $3, 'running', $4, $5, 0, 1)"
+                  " ON CONFLICT (filename) DO UPDATE SET sha256 = EXCLUDED.sha256, status = 'running',"
+                  " applied_at = now(), execution_ms = NULL, applied_by = EXCLUDED.applied_by,"
+                  " run_id = EXCLUDED.run_id, statements_done = 0, failed_statement = 1, error = NULL",
+              {filename, version, sha256, applied_by, run_id});
+}
+
+void Ledger::record_progress(const std::string& filename, int statements_done) {
+  conn_.query("UPDATE " + quoted_ + " SET statements_done = $2, failed_statement = $2 + 1"
+              " WHERE filename = $1 AND status = 'running'",
+              {filename, std::to_string(statements_done)});
+}
+
+void Ledger::forget_running(const std::string& filename) {
+  conn_.query("DELETE FROM " + quoted_ + " WHERE filename = $1 AND status = 'running'", {filename});
 }
 
 std::vector<std::string> Ledger::delete_sql(const std::string& filename) const {

@@ -14,13 +14,20 @@ struct LedgerRow {
   std::string disagreement;  // compatibility mode: the two ledgers disagree about it (drift), or ""
   std::string version;
   std::string sha256;
-  std::string status = "applied";  // "applied" | "dirty" (a non-transactional migration failed)
+  // "applied"; "dirty" (a migration outside a transaction failed part way); "running" (one
+  // outside a transaction has started and not ended: written and committed before its first
+  // statement, so a run killed in the middle leaves it behind).
+  std::string status = "applied";
+  // A "running" row while another session holds the ledger's lock: that run is applying it now.
+  // A "running" row without one was cut off (the runner killed, the server restarted): dirty.
+  bool in_progress = false;
   std::string applied_at;
   long long execution_ms = 0;
   std::string applied_by;
   std::string run_id;
-  int statements_done = 0;  // dirty rows: statements that completed before the failure
-  int failed_statement = 0; // dirty rows: 1-based statement number that failed
+  int statements_done = 0;  // dirty and running rows: statements that completed
+  int failed_statement = 0; // dirty rows: 1-based statement number that failed; running rows:
+                            // the statement in flight (it may be partial)
   std::string error;        // dirty rows: the server's message
 };
 
@@ -43,6 +50,10 @@ struct LedgerName {
 };
 
 struct Chain;
+
+// Who holds the advisory lock `key` ("application_name (user u) on host, pid N, connected
+// since T"), or empty when nobody does; `others_only` leaves this session out.
+std::string lock_holder(db::Connection& conn, std::int64_t key, bool others_only = false);
 
 class Ledger {
  public:
@@ -74,6 +85,14 @@ class Ledger {
   void record_dirty(const std::string& filename, const std::string& version, const std::string& sha256,
                     long long execution_ms, const std::string& applied_by, const std::string& run_id,
                     int statements_done, int failed_statement, const std::string& error);
+  // Before the first statement of a migration that runs outside a transaction (or manages its
+  // own): a "running" row, committed at once. record_progress moves it on after each statement
+  // that committed; record_applied or record_dirty ends it.
+  void record_running(const std::string& filename, const std::string& version, const std::string& sha256,
+                      const std::string& applied_by, const std::string& run_id);
+  void record_progress(const std::string& filename, int statements_done);
+  // The migration failed before anything it ran was committed: its running row goes.
+  void forget_running(const std::string& filename);
   std::vector<std::string> delete_sql(const std::string& filename) const;
   void remove(const std::string& filename);
 

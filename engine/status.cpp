@@ -46,6 +46,9 @@ Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) 
   std::unordered_map<std::string, const LedgerRow*> by_name;
   for (const auto& row : ledger) {
     if (!row.disagreement.empty()) st.disagreements.push_back(row.disagreement);
+    // Another run is applying it right now: still pending for this one, which waits for the
+    // lock and then finds the ledger changed.
+    if (row.in_progress) continue;
     by_name.emplace(row.filename, &row);
   }
 
@@ -62,12 +65,12 @@ Status compute_status(const Chain& chain, const std::vector<LedgerRow>& ledger) 
       continue;
     }
     const LedgerRow& row = *it->second;
-    if (m.repeatable && row.status != "dirty" && row.sha256 != m.sha256) {
+    if (m.repeatable && row.status == "applied" && row.sha256 != m.sha256) {
       st.pending.push_back(&m);  // a changed repeatable runs again: not drift
       by_name.erase(it);
       continue;
     }
-    if (row.status == "dirty") {
+    if (row.status != "applied") {  // dirty, or running with nobody running it: cut off
       st.dirty.push_back(row);
     } else {
       st.applied.push_back(&m);
@@ -93,7 +96,14 @@ std::vector<std::string> Status::drift_messages() const {
   for (const auto& r : extra_in_db)
     out.push_back(r.filename + " is in the ledger but not in the migrations directory");
   for (const auto& r : dirty) {
-    if (r.failed_statement == 0)  // a tool's failed state: the tool says how far it got
+    if (r.status == "running")
+      out.push_back(r.filename + " was cut off while it ran outside a transaction (run " + r.run_id + ", started " +
+                    r.applied_at + "): statement " + std::to_string(r.failed_statement) +
+                    " may be partial, " + std::to_string(r.statements_done) +
+                    " statement(s) before it completed. Check what it left (a CREATE INDEX CONCURRENTLY "
+                    "leaves an INVALID index: DROP INDEX CONCURRENTLY it, or REINDEX INDEX CONCURRENTLY it to "
+                    "finish the job), then mark it with resolve (applied or rolled back)");
+    else if (r.failed_statement == 0)  // a tool's failed state: the tool says how far it got
       out.push_back(r.filename + " is dirty (" + r.error +
                     "); repair the database by hand, then mark it with resolve (applied or rolled back)");
     else

@@ -22,7 +22,8 @@ struct Status {
   std::vector<LedgerRow> extra_in_db;           // in the ledger, not in the chain
   std::vector<HashMismatch> hash_mismatches;    // edited after being applied
   std::vector<HashMismatch> line_ending_only;   // same content, different line endings / BOM
-  std::vector<LedgerRow> dirty;                 // failed non-transactional migrations
+  std::vector<LedgerRow> dirty;                 // failed non-transactional migrations, and those cut
+                                                // off while running (status "running", no runner)
   std::vector<std::string> disagreements;       // compatibility mode: runbook's and the tool's ledgers differ
 
   // PASS: no drift (pending migrations are not drift).

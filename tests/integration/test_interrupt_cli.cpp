@@ -475,3 +475,124 @@ TEST_CASE("error(nil) in a step says that the step gave no message", "[cli][boun
   CHECK(r.code == 1);
   CHECK(r.err.find("step spin: the step raised an error without a message (error(nil))") != std::string::npos);
 }
+
+// ---- Partial work on the ledger: a migration outside a transaction cut off in the middle -------
+
+TEST_CASE("a CREATE INDEX CONCURRENTLY cut off by SIGKILL and a lost backend is on the ledger: the next apply "
+          "refuses naming the statement; an INVALID index is never recorded applied",
+          "[cli][interrupt][partial]") {
+  rbtest::TempDir dir;
+  rbtest::TempDatabase db;
+  // The index expression sleeps per row, so the build runs long enough to be cut off.
+  dir.write("migrations/0001_items.sql",
+            "CREATE FUNCTION slow_id(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$\n"
+            "BEGIN PERFORM pg_sleep(0.01); RETURN i; END $$;\n"
+            "CREATE TABLE items (id int PRIMARY KEY);\n"
+            "INSERT INTO items SELECT generate_series(1, 300);\n");
+  dir.write("migrations/0002_items_slow_index.sql",
+            "COMMENT ON TABLE items IS 'indexed by slow_id';\n"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_slow ON items (slow_id(id));\n");
+  dir.write("migrations/0003_after.sql", "CREATE TABLE after_index (id int);\n");
+  const std::string url = "DATABASE_URL=" + db.url();
+  const std::string in_flight =
+      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' AND pid <> pg_backend_pid()";
+  const std::string row = "SELECT status || ' ' || statements_done || ' ' || failed_statement FROM schema_migrations "
+                          "WHERE filename = '0002_items_slow_index.sql'";
+  const std::string valid = "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('items_slow') AND indisvalid";
+  const std::string invalid =
+      "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('items_slow') AND NOT indisvalid";
+
+  const pid_t pid = spawn_runbook(dir, {"apply.lua", "--yes"}, {url});
+  for (int i = 0; i < 300 && db.count(in_flight) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(db.count(in_flight) == 1);
+  // While its runner holds the lock, the row is in progress: another run sees it pending, not dirty.
+  CHECK(rbtest::psql(db, row) == "running 1 2\n");
+  {
+    const auto dry = rbtest::run_runbook(dir, db, "apply.lua", {"--dry-run"});
+    INFO(dry.all());
+    CHECK(dry.code == 0);
+    CHECK(dry.all().find("cut off") == std::string::npos);
+    CHECK(dry.all().find("0002_items_slow_index.sql") != std::string::npos);
+  }
+  // The runner dies, and so does its backend (a crash, a failover): the build stops half done.
+  REQUIRE(kill(pid, SIGKILL) == 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  rbtest::psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%'"
+                   " AND pid <> pg_backend_pid()");
+  for (int i = 0; i < 200 && db.count(in_flight) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(rbtest::psql(db, row) == "running 1 2\n");
+  CHECK(db.count(invalid) == 1);
+
+  // The next apply refuses: cut off, which statement may be partial, what to check.
+  auto again = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
+  INFO(again.all());
+  CHECK(again.code == 4);
+  CHECK(again.all().find("0002_items_slow_index.sql was cut off while it ran outside a transaction") != std::string::npos);
+  CHECK(again.all().find("statement 2 may be partial, 1 statement(s) before it completed") != std::string::npos);
+  CHECK(again.all().find("DROP INDEX CONCURRENTLY") != std::string::npos);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename = '0003_after.sql'") == 0);
+  auto verify = rbtest::run_runbook(dir, db, "post-verify.lua");
+  INFO(verify.all());
+  CHECK(verify.code == 4);
+  CHECK(verify.all().find("was cut off") != std::string::npos);
+
+  // Resolved without dropping the index: IF NOT EXISTS skips the leftover, which stays INVALID,
+  // so the migration is dirty, never applied.
+  REQUIRE(rbtest::run_runbook(dir, db, "resolve.lua", {"--yes", "--set", "migration=0002", "--set", "as=rolled-back"}).code == 0);
+  auto skipped = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
+  INFO(skipped.all());
+  CHECK(skipped.code == 1);
+  CHECK(skipped.all().find("statement 2 (line 2) left INVALID index(es) items_slow on items") != std::string::npos);
+  CHECK(skipped.all().find("DROP INDEX CONCURRENTLY items_slow") != std::string::npos);
+  CHECK(rbtest::psql(db, "SELECT status FROM schema_migrations WHERE filename = '0002_items_slow_index.sql'") == "dirty\n");
+  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename = '0003_after.sql'") == 0);
+
+  // The operator's repair: drop the leftover, resolve, apply.
+  rbtest::psql(db, "DROP INDEX CONCURRENTLY items_slow");
+  REQUIRE(rbtest::run_runbook(dir, db, "resolve.lua", {"--yes", "--set", "migration=0002", "--set", "as=rolled-back"}).code == 0);
+  auto done = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
+  INFO(done.all());
+  CHECK(done.code == 0);
+  CHECK(db.count(valid) == 1);
+  CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE status = 'applied'") == 3);
+}
+
+TEST_CASE("a lost connection names the migration, and a new session says what committed", "[cli][interrupt][lost]") {
+  struct Case {
+    std::string what, file, sql, expect;
+  };
+  const std::vector<Case> cases{
+      {"in a transactional migration", "0002_slow.sql", "CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n",
+       "is not in the ledger public.schema_migrations, so the server rolled it back whole"},
+      {"outside a transaction", "0002_slow.sql",
+       "CREATE TABLE slow (id int);\nCREATE INDEX CONCURRENTLY slow_idx ON slow (id);\nSELECT pg_sleep(30);\n",
+       "is recorded running (statement 3 may be partial, 2 completed)"},
+  };
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.what) {
+      rbtest::TempDir dir;
+      rbtest::TempDatabase db;
+      dir.write("migrations/0001_first.sql", "CREATE TABLE first (id int);\n");
+      dir.write("migrations/" + c.file, c.sql);
+      const std::string sleeping =
+          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()";
+      const pid_t pid = spawn_runbook(dir, {"apply.lua", "--yes"}, {"DATABASE_URL=" + db.url()});
+      for (int i = 0; i < 300 && db.count(sleeping) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      REQUIRE(db.count(sleeping) == 1);
+      rbtest::psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%'"
+                       " AND pid <> pg_backend_pid()");
+      int status = 0;
+      REQUIRE(wait_within(pid, std::chrono::seconds(30), status));
+      const std::string output = rbtest::read_file(dir.path() + "/output.txt");
+      INFO(output);
+      REQUIRE(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 1);
+      CHECK(output.find("the connection to the server was lost during migration " + c.file) != std::string::npos);
+      CHECK(output.find("terminating connection due to administrator command") != std::string::npos);
+      CHECK(output.find("Checked in a new session: " + c.file + " " + c.expect) != std::string::npos);
+      CHECK(output.find("not connected") == std::string::npos);
+      CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename = '0001_first.sql'") == 1);
+    }
+  }
+}

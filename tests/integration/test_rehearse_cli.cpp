@@ -76,3 +76,36 @@ TEST_CASE("--rehearse of apply-prod still needs the typed token: it takes real l
   auto both = run(dir, db, {"apply.lua", "--rehearse", "--dry-run"});
   CHECK(both.code == 2);
 }
+
+TEST_CASE("--rehearse leaves sequences as they were: advanced, never called, and failed rehearsals",
+          "[cli][rehearse][sequences]") {
+  const std::string values =
+      "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ',' ORDER BY sequencename) "
+      "FROM pg_sequences";
+  for (const bool fails : {false, true}) {
+    DYNAMIC_SECTION((fails ? "a rehearsal that fails" : "a rehearsal that succeeds")) {
+      rbtest::TempDir dir;
+      rbtest::TempDatabase db;
+      dir.write("migrations/0001_tables.sql",
+                "CREATE TABLE heroes (id bigserial PRIMARY KEY, name text);\n"
+                "INSERT INTO heroes (name) SELECT 'h' || g FROM generate_series(1, 5) g;\n"
+                "CREATE TABLE villains (id serial PRIMARY KEY, name text);\n");
+      dir.write("migrations/0002_seed.sql",
+                "INSERT INTO heroes (name) SELECT 'seed' || g FROM generate_series(1, 1000) g;\n"
+                "INSERT INTO villains (name) SELECT 'v' || g FROM generate_series(1, 10) g;\n"
+                "CREATE SEQUENCE new_in_rehearsal;\nSELECT nextval('new_in_rehearsal');\n" +
+                    std::string(fails ? "SELECT 1/0;\n" : ""));
+      REQUIRE(run(dir, db, {"apply.lua", "--yes", "--set", "target=0001"}).code == 0);
+      const auto before = rbtest::psql(db, values);
+      REQUIRE(before == "heroes_id_seq=5,villains_id_seq=null\n");
+      auto r = run(dir, db, {"apply.lua", "--rehearse", "--yes"});
+      INFO(r.all());
+      CHECK(r.code == (fails ? 1 : 0));
+      CHECK(rbtest::psql(db, values) == before);
+      CHECK(r.err.find("2 sequence(s) the rehearsal advanced were put back") != std::string::npos);
+      // The next real insert takes the next value as if no rehearsal had happened.
+      CHECK(rbtest::psql(db, "WITH i AS (INSERT INTO heroes (name) VALUES ('next') RETURNING id) SELECT id FROM i") == "6\n");
+      CHECK(rbtest::psql(db, "WITH i AS (INSERT INTO villains (name) VALUES ('first') RETURNING id) SELECT id FROM i") == "1\n");
+    }
+  }
+}
