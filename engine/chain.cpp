@@ -1,4 +1,5 @@
 #include "engine/chain.hpp"
+#include "engine/utf8.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -196,6 +197,10 @@ DirListing list_directory(const std::string& directory) {
   for (const auto& entry : fs::directory_iterator(directory, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name[0] == '.') continue;
+    // The name goes into the ledger (text in the server's encoding) and into every message.
+    if (utf8::first_invalid(name) != std::string::npos)
+      throw ConfigError(directory + "/" + utf8::escaped(name) +
+                        ": the file name is not valid UTF-8; rename it (the ledger and the messages need it as text)");
     if (entry.is_directory(ec)) l.dirs.push_back(name);
     else l.files.push_back(name);
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/chain.hpp"
+#include "engine/utf8.hpp"
 #include "engine/errors.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -662,4 +663,30 @@ TEST_CASE("a migration that is a symlink out of the directory is refused naming 
     REQUIRE(symlink((e.str() + "/shared/0001.sql").c_str(), (e.str() + "/0001_a.sql").c_str()) == 0);
     CHECK(load_chain(e.str(), "flat").migrations.size() == 1);  // shared/ is not a migration; the link is
   }
+}
+
+TEST_CASE("a file name that is not UTF-8 is refused before anything runs, shown escaped", "[chain][utf8]") {
+  TempDir d;
+  d.write("0001_a.sql", "SELECT 1;");
+  d.write("0002_caf\xe9.sql", "SELECT 2;");
+  const std::string msg = config_error([&] { load_chain(d.str()); });
+  CHECK(contains(msg, "0002_caf\\xe9.sql: the file name is not valid UTF-8"));
+  CHECK(msg.find('\xe9') == std::string::npos);  // the message itself is valid UTF-8
+  CHECK(rb::utf8::first_invalid(msg) == std::string::npos);
+  SECTION("a valid UTF-8 name is fine") {
+    std::filesystem::remove(d.str() + "/0002_caf\xe9.sql");
+    d.write("0002_caf\xc3\xa9.sql", "SELECT 2;");
+    CHECK(load_chain(d.str()).migrations.size() == 2);
+  }
+}
+
+TEST_CASE("utf8::escaped writes each byte that is not UTF-8 as \\xNN and keeps the rest", "[utf8]") {
+  CHECK(rb::utf8::escaped("plain") == "plain");
+  CHECK(rb::utf8::escaped("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(rb::utf8::escaped("caf\xe9") == "caf\\xe9");
+  CHECK(rb::utf8::escaped("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a surrogate
+  CHECK(rb::utf8::escaped("\xc0\xaf") == "\\xc0\\xaf");          // overlong
+  CHECK(rb::utf8::escaped("\xe2\x82") == "\\xe2\\x82");          // cut short
+  CHECK(rb::utf8::first_invalid("ok\xff") == 2);
+  CHECK(rb::utf8::first_invalid("ok") == std::string::npos);
 }
