@@ -82,7 +82,24 @@ int files_mkdir(lua_State* L) {
   return 0;
 }
 
+// files.remove(path): removes a file (a partial backup); in dry-run, says what it would remove.
+int files_remove(lua_State* L) {
+  const std::string path = check_string(L, 1);
+  auto& s = services(L);
+  require_effects(s.mode, "files.remove");
+  if (!changes_allowed(s.mode)) {
+    if (s.say) s.say("would remove " + path);
+    lua_pushboolean(L, false);
+    return 1;
+  }
+  const bool removed = files::remove_file(path);
+  if (removed && s.record) s.record("file_removed", {{"path", path}});
+  lua_pushboolean(L, removed);
+  return 1;
+}
+
 const luaL_Reg kFilesFunctions[] = {
+    {"remove", guarded<files_remove>},
     {"free_space", guarded<files_free_space>},
     {"absolute", guarded<files_absolute>},
     {"make_private", guarded<files_make_private>},

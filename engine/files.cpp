@@ -127,4 +127,13 @@ long long free_space(const std::string& path) {
   return static_cast<long long>(st.f_bavail) * static_cast<long long>(st.f_frsize);
 }
 
+bool remove_file(const std::string& path) {
+  std::error_code ec;
+  const auto st = fs::symlink_status(path, ec);
+  if (ec || !fs::exists(st)) return false;
+  if (fs::is_directory(st)) throw ConfigError("refusing to remove " + path + ": it is a directory");
+  if (!fs::remove(path, ec) || ec) throw ConfigError("cannot remove " + path + ": " + ec.message());
+  return true;
+}
+
 }  // namespace rb::files

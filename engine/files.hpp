@@ -21,6 +21,8 @@ void make_directories(const std::string& dir);
 // Writes `content` to `path` atomically (temporary file in the same directory, then rename),
 // the file created 0600; a failure leaves the previous file as it was.
 void write_private(const std::string& path, const std::string& content);
+// Removes a file (never a directory); false when there was none. ConfigError naming the path.
+bool remove_file(const std::string& path);
 // Regular files in `dir` (names only), sorted.
 std::vector<std::string> list(const std::string& dir);
 long long size(const std::string& path);

@@ -40,9 +40,18 @@ function M.dump(ctx, file)
   -- The server's clock when the dump starts: what a restore of it undoes is everything
   -- the ledger records after this moment.
   local taken_at = ctx:db():value("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-  shell.run(connection_args(ctx, { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }))
+  if not ctx.dry_run then
+    -- The archive is private from its first byte (pg_dump keeps the mode of a file it truncates).
+    files.write(file, "")
+    files.make_private(file)
+  end
+  local dumped, err = pcall(shell.run, connection_args(ctx, { "pg_dump", "--format=custom", "--file=" .. file, timeout = 6 * 3600 }))
+  if not dumped then
+    -- A dump cut off (disk full, ^C) is not a backup: it must not be found and restored later.
+    if not ctx.dry_run then pcall(files.remove, file) end
+    error(err, 0)
+  end
   if ctx.dry_run then return nil end
-  files.make_private(file)
   -- The engine verifies the archive (pg_restore --list reads the whole table of contents)
   -- and, for a plan, binds the backup to it: apply refuses a required backup it did not see.
   local plan = ctx.state.plan

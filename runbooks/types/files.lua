@@ -51,6 +51,12 @@ function files.write(path, content, opts) end
 ---@return boolean
 function files.exists(path) end
 
+---Removes a file, never a directory (a partial backup); false when there was none. In dry-run
+---it only says what it would remove.
+---@param path string
+---@return boolean removed
+function files.remove(path) end
+
 ---Sorted names of the regular files in `dir`. Same in dry-run.
 ---@param dir string
 ---@return string[] names
