@@ -56,11 +56,10 @@ void make_directories(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) throw ConfigError("cannot create directory " + dir + ": not a directory");
 }
 
-void write_private(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw ConfigError("cannot write " + tmp + ": " + std::strerror(errno));
-  ::fchmod(fd, 0600);  // a leftover .tmp of another mode
+namespace {
+// Writes all of `content` to `fd` (0600); closes it. Throws naming `path`.
+void write_all(int fd, const std::string& path, const std::string& content, const std::string& unlink_on_error) {
+  ::fchmod(fd, 0600);  // a leftover file of another mode
   std::size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -68,21 +67,35 @@ void write_private(const std::string& path, const std::string& content) {
       if (errno == EINTR) continue;
       const std::string why = std::strerror(errno);
       ::close(fd);
-      ::unlink(tmp.c_str());
+      if (!unlink_on_error.empty()) ::unlink(unlink_on_error.c_str());
       throw ConfigError("cannot write " + path + ": " + why);
     }
     done += static_cast<std::size_t>(n);
   }
   if (::close(fd) != 0) {
     const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
+    if (!unlink_on_error.empty()) ::unlink(unlink_on_error.c_str());
     throw ConfigError("cannot write " + path + ": " + why);
   }
+}
+}  // namespace
+
+void write_private(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw ConfigError("cannot write " + tmp + ": " + std::strerror(errno));
+  write_all(fd, path, content, tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
     throw ConfigError("cannot write " + path + ": " + why);
   }
+}
+
+void overwrite_private(const std::string& path, const std::string& content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw ConfigError("cannot write " + path + ": " + std::strerror(errno));
+  write_all(fd, path, content, "");
 }
 
 std::string absolute(const std::string& path) {

@@ -21,6 +21,9 @@ void make_directories(const std::string& dir);
 // Writes `content` to `path` atomically (temporary file in the same directory, then rename),
 // the file created 0600; a failure leaves the previous file as it was.
 void write_private(const std::string& path, const std::string& content);
+// The same written over the file in place (0600), not atomic: only for when there is no room
+// for a second copy (a full disk), where truncating the old one is what frees the space.
+void overwrite_private(const std::string& path, const std::string& content);
 // Removes a file (never a directory); false when there was none. ConfigError naming the path.
 bool remove_file(const std::string& path);
 // Regular files in `dir` (names only), sorted.

@@ -140,6 +140,7 @@ void Journal::finish(const std::string& status, int exit_code, const std::string
   record_["finished_at"] = utc_now_iso();
   if (!error.empty()) record_["error"] = error;
   flush();
+  if (!last_write_error_.empty()) write_final_compact();
 }
 
 std::string Journal::markdown() const {
@@ -223,6 +224,44 @@ void Journal::flush() {
     last_write_error_.clear();
     if (on_write_error) on_write_error("the run record is written again: " + json_path());
   }
+}
+
+// The run's outcome must not stay "running" because its events no longer fit. Smaller and
+// smaller records are tried: without the steps' events, then the outcome alone (status, exit
+// code, error, counts). Each atomically if there is room for a second copy, else over the last
+// one (truncating it is what frees the room).
+void Journal::write_final_compact() {
+  if (dir_.empty()) return;
+  const std::string why = "the run record could not be written in full (" + last_write_error_ + ")";
+  nlohmann::json compact = record_;
+  for (auto& step : compact["steps"]) step.erase("events");
+  compact["left_out"] = why + "; the steps' events are left out";
+  nlohmann::json minimal;
+  for (const char* k : {"run_id", "runbook", "mode", "environment", "database", "operator", "host", "started_at",
+                        "finished_at", "status", "exit_code", "error"})
+    if (record_.contains(k)) minimal[k] = record_[k];
+  minimal["migrations_count"] = record_["migrations"].size();
+  minimal["left_out"] = why + "; only the outcome is kept";
+  std::string last_error;
+  for (auto* candidate : {&compact, &minimal}) {
+    if (redactor_) redact_values(*candidate, *redactor_);
+    const std::string json = candidate->dump(2) + "\n";
+    for (const bool in_place : {false, true}) {
+      try {
+        if (in_place) files::overwrite_private(json_path(), json);
+        else files::write_private(json_path(), json);
+        try {
+          files::overwrite_private(markdown_path(), markdown());
+        } catch (const std::exception&) {
+        }
+        if (on_write_error) on_write_error("the final run record was written without what did not fit (the disk is full): " + json_path());
+        return;
+      } catch (const std::exception& e) {
+        last_error = e.what();
+      }
+    }
+  }
+  if (on_write_error) on_write_error("the final run record could not be written either: " + last_error);
 }
 
 }  // namespace rb

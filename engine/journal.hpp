@@ -44,6 +44,7 @@ class Journal {
  private:
   void flush();
   void write_record();  // throws
+  void write_final_compact();  // the disk is full at the end: a final record without the events
   std::string last_write_error_;
   void flush_if_due();  // within a step: at most once a second
   nlohmann::json& current_step();
