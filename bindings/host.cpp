@@ -379,7 +379,7 @@ void prepare(Prepared& p, const HostOptions& options) {
     if (st->journal) st->journal->event(kind, detail);
   };
   p.state.services.interrupted = [] { return rb::cancel::requested(); };
-  if (const char* pw = std::getenv("PGPASSWORD")) p.state.redactor.add(pw);
+  if (const char* pw = std::getenv("PGPASSWORD")) p.state.redactor.add_credential(pw);
   p.file = resolve_runbook(options.runbook, options.search_path);
   p.lua = std::make_unique<LuaState>(p.state);
   p.lua->set_path(p.file, options.search_path);

@@ -161,6 +161,8 @@ RunSpec read_spec(lua_State* L, const Services& s) {
     throw ConfigError("shell.run: with shell = true, give exactly one command string");
   if (use_shell) spec.cmd.argv = {"/bin/sh", "-c", spec.cmd.argv[0]};
   spec.cmd.env = read_env(L, 1);
+  // The database's password never reaches a command through the inherited environment.
+  if (s.redactor) spec.cmd.withheld_values = s.redactor->credentials();
   spec.cmd.cwd = opt_string_field(L, 1, "cwd", "");
   spec.cmd.stdin_data = opt_string_field(L, 1, "stdin", "");
   spec.redactor = read_redactor(L, 1, s);

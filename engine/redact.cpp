@@ -37,7 +37,7 @@ void Redactor::add_conninfo(const std::string& conninfo) {
   char* err = nullptr;
   if (PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err)) {
     for (auto* o = opts; o->keyword; ++o)
-      if (std::string(o->keyword) == "password" && o->val) add(o->val);
+      if (std::string(o->keyword) == "password" && o->val) add_credential(o->val);
     PQconninfoFree(opts);
   }
   if (err) PQfreemem(err);
@@ -52,8 +52,8 @@ void Redactor::add_conninfo(const std::string& conninfo) {
     const auto colon = conninfo.find(':', start);
     if (colon == std::string::npos || colon > at) continue;
     const std::string pw = conninfo.substr(colon + 1, at - colon - 1);
-    add(pw);
-    add(percent_decoded(pw));
+    add_credential(pw);
+    add_credential(percent_decoded(pw));
   }
   // key=value: password=secret or password='a secret'.
   for (auto at = conninfo.find("password"); at != std::string::npos; at = conninfo.find("password", at + 8)) {
@@ -68,8 +68,14 @@ void Redactor::add_conninfo(const std::string& conninfo) {
     } else {
       while (i < conninfo.size() && !std::isspace(static_cast<unsigned char>(conninfo[i]))) value += conninfo[i++];
     }
-    add(value);
+    add_credential(value);
   }
+}
+
+void Redactor::add_credential(const std::string& secret) {
+  if (secret.size() < 4) return;
+  add(secret);
+  if (std::find(credentials_.begin(), credentials_.end(), secret) == credentials_.end()) credentials_.push_back(secret);
 }
 
 void Redactor::add(const std::string& secret) {

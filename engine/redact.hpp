@@ -15,12 +15,17 @@ class Redactor {
   // whole in its error — as found by a lenient reading of anything shaped like
   // `scheme://user:password@...` or `password=...`, raw and percent-decoded.
   void add_conninfo(const std::string& conninfo);
+  // A database credential (a connection string's password, PGPASSWORD): masked like any secret,
+  // and also withheld from the environment of the commands a run starts (engine/shell.hpp).
+  void add_credential(const std::string& secret);
+  const std::vector<std::string>& credentials() const { return credentials_; }
   std::string apply(std::string text) const;
   // A connection URL with its password replaced by "***".
   static std::string mask_url(const std::string& url);
 
  private:
   std::vector<std::string> secrets_;
+  std::vector<std::string> credentials_;
 };
 
 }  // namespace rb

@@ -203,13 +203,19 @@ int lift_fd(int fd) { return fd > 2 ? fd : ::fcntl(fd, F_DUPFD_CLOEXEC, 3); }
   child_fail(report_fd, 2);
 }
 
-// The inherited environment with the command's variables added or replaced.
-std::vector<std::string> merged_environment(const std::map<std::string, std::string>& env) {
+// The inherited environment with the command's variables added or replaced, and without the
+// variables that hold a withheld value.
+std::vector<std::string> merged_environment(const std::map<std::string, std::string>& env,
+                                            const std::vector<std::string>& withheld) {
   std::vector<std::string> out;
   for (char** e = environ; e && *e; ++e) {
     std::string entry(*e);
     auto eq = entry.find('=');
     if (env.count(entry.substr(0, eq))) continue;
+    const std::string value = eq == std::string::npos ? "" : entry.substr(eq + 1);
+    if (std::any_of(withheld.begin(), withheld.end(),
+                    [&](const std::string& w) { return !w.empty() && value.find(w) != std::string::npos; }))
+      continue;
     out.push_back(std::move(entry));
   }
   for (const auto& [key, value] : env) out.push_back(key + "=" + value);
@@ -267,8 +273,8 @@ CommandResult run_command(const Command& command) {
   argv.push_back(nullptr);
   std::vector<std::string> env_storage;
   std::vector<char*> envp;
-  if (!command.env.empty()) {
-    env_storage = merged_environment(command.env);
+  if (!command.env.empty() || !command.withheld_values.empty()) {
+    env_storage = merged_environment(command.env, command.withheld_values);
     for (const auto& e : env_storage) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
   }

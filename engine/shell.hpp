@@ -14,6 +14,9 @@ namespace rb {
 struct Command {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;  // added to (or overriding) the inherited environment
+  // Inherited variables whose value contains one of these are not passed on (the database's
+  // password in DATABASE_URL or PGPASSWORD: a hook has no use for it); `env` still sets any.
+  std::vector<std::string> withheld_values;
   std::string cwd;                         // empty: the current directory
   std::string stdin_data;                  // written to the child's stdin, which is then closed
   double timeout_s = 0;                    // 0 = none

@@ -393,3 +393,22 @@ TEST_CASE("a command that ends before any cancel request is not marked cancelled
   CHECK_FALSE(r.cancelled);
   CHECK_FALSE(r.killed);
 }
+
+TEST_CASE("run_command withholds inherited variables that hold a database credential", "[shell][secrets]") {
+  ::setenv("RB_TEST_URL", "postgresql://app:Cred3ntial9@db/app", 1);
+  ::setenv("RB_TEST_PGPASSWORD", "Cred3ntial9", 1);
+  ::setenv("RB_TEST_OTHER", "harmless", 1);
+  rb::Command c;
+  c.argv = {"sh", "-c", "env"};
+  c.withheld_values = {"Cred3ntial9"};
+  c.env = {{"RB_TEST_GIVEN", "Cred3ntial9"}};  // what a command is handed on purpose still arrives
+  auto r = rb::run_command(c);
+  ::unsetenv("RB_TEST_URL");
+  ::unsetenv("RB_TEST_PGPASSWORD");
+  ::unsetenv("RB_TEST_OTHER");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("RB_TEST_URL=") == std::string::npos);
+  CHECK(r.out.find("RB_TEST_PGPASSWORD=") == std::string::npos);
+  CHECK(r.out.find("RB_TEST_OTHER=harmless") != std::string::npos);
+  CHECK(r.out.find("RB_TEST_GIVEN=Cred3ntial9") != std::string::npos);
+}
