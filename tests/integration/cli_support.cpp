@@ -52,6 +52,9 @@ CliResult run_cli(const std::vector<std::string>& args, const std::map<std::stri
   c.stdin_data = stdin_data;
   c.timeout_s = 120;
   auto r = rb::run_command(c);
+  std::string header = "run";
+  for (const auto& a : args) header += " " + a;
+  keep_transcript(header + " (exit " + std::to_string(r.exit_code) + ")", r.out + r.err);
   return CliResult{r.exit_code, r.out, r.err};
 }
 

@@ -262,6 +262,8 @@ TEST_CASE("no form of a connection URL leaks its password; run records are 0600 
       "postgresql://u:S3cretPw@[::1/db",               "postgresql://u:S3cr%zzPw@localhost/db",
       "postgresql://u:S3cret%50w@127.0.0.1:1/db",      "host=127.0.0.1 port=1 dbname=x password=S3cretPw",
   };
+  rbtest::register_secret("S3cretPw");
+  rbtest::register_secret("S3cr%zzPw");
   for (const auto& url : urls) {
     INFO(url);
     TempDir dir;
@@ -365,4 +367,72 @@ TEST_CASE("a journal directory that fills up mid-apply: the chain is not cut, th
   CHECK(rec["exit_code"] == 0);
   CHECK(rec.contains("left_out"));
   CHECK(r.err.find("the final run record was written without what did not fit") != std::string::npos);
+}
+
+// issue 9: the password in every form a team may hand it, through the runs that print the most:
+// apply-prod with its backup, hooks and --json; a dry-run; a failing migration. Not one byte
+// of stdout, stderr, run records, hook output or backup metadata may hold it.
+TEST_CASE("a real password in every form reaches no output, record, hook or backup metadata", "[cli][secrets]") {
+  const std::string pw = "Pw-B4ttery-7q";          // what the URL forms carry
+  const std::string pw_special = "Pw-B4tt/ery@7q!";  // percent-encoded in the URL
+  rbtest::register_secret(pw);
+  rbtest::register_secret(pw_special);
+  rbtest::TempDatabase db;
+  const std::string host = std::getenv("PGHOST"), port = std::getenv("PGPORT"), user = std::getenv("PGUSER");
+  struct Form {
+    std::string name, url;
+    std::map<std::string, std::string> env;
+  };
+  const std::vector<Form> forms{
+      {"URL", "postgresql://" + user + ":" + pw + "@/" + db.name() + "?host=" + host + "&port=" + port, {}},
+      {"percent-encoded URL",
+       "postgresql://" + user + ":Pw-B4tt%2Fery%407q%21@/" + db.name() + "?host=" + host + "&port=" + port, {}},
+      {"key=value", "host=" + host + " port=" + port + " user=" + user + " dbname=" + db.name() + " password=" + pw, {}},
+      {"PGPASSWORD", db.url(), {{"PGPASSWORD", pw}}},
+  };
+  for (const auto& f : forms) {
+    DYNAMIC_SECTION(f.name) {
+      TempDir dir;
+      rbtest::psql(db, "DROP TABLE IF EXISTS a, b; DROP TABLE IF EXISTS schema_migrations");
+      dir.write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+      dir.write("environments.lua",
+                "return { prod = { database_env = \"DB_URL_T\", confirm = \"PROD-OK\", backup = \"required\",\n"
+                "  backup_dir = \"" + dir.path() + "/backups\",\n"
+                "  hooks = {\n"
+                "    pause_workers = { \"sh\", \"-c\", \"echo paused {database} {run_id} > paused.txt\" },\n"
+                "    resume_workers = { \"sh\", \"-c\", \"echo resumed {database} > resumed.txt; env > hook-env.txt\" },\n"
+                "    upload_backup = { \"cp\", \"{backup}\", \"" + dir.path() + "/uploaded.dump\" },\n"
+                "  } } }\n");
+      auto env = f.env;
+      env["DB_URL_T"] = f.url;
+      env["DATABASE_URL"] = f.url;
+      std::vector<rbtest::CliResult> runs;
+      const std::string journal = dir.path() + "/journal";
+      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--dry-run", "--json", "--journal", journal}, env, dir.path()));
+      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--confirm", "PROD-OK", "--json", "-v", "--journal", journal},
+                             env, dir.path()));
+      CHECK(runs.back().code == 0);
+      CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
+      dir.write("migrations/0002_b.sql", "CREATE TABLE b (id int);\nSELECT 1/0;\n");
+      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--confirm", "PROD-OK", "--json", "-v", "--journal", journal},
+                             env, dir.path()));
+      CHECK(runs.back().code == 1);
+      runs.push_back(run_cli({"post-verify.lua", "--env", "prod", "--json", "--journal", journal}, env, dir.path()));
+      CHECK(rbtest::listing(dir.path()).size() > 5);  // the hooks and the upload ran
+      REQUIRE(std::filesystem::exists(dir.path() + "/resumed.txt"));
+      REQUIRE(std::filesystem::exists(dir.path() + "/uploaded.dump"));
+      for (const auto& r : runs) {
+        INFO(r.all());
+        CHECK(r.all().find("B4tt") == std::string::npos);
+      }
+      // Every file the runs left (records, hook output, the hook's environment, backups) but the
+      // archives themselves, which hold the database's data and nothing of its connection.
+      for (auto it = std::filesystem::recursive_directory_iterator(dir.path());
+           it != std::filesystem::recursive_directory_iterator(); ++it) {
+        if (!it->is_regular_file() || it->path().extension() == ".dump") continue;
+        INFO(it->path().string());
+        CHECK(rbtest::read_file(it->path().string()).find("B4tt") == std::string::npos);
+      }
+    }
+  }
 }

@@ -3,15 +3,43 @@
 // goes out of scope, and an engine-independent SHA-256 of a file.
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace rbtest {
+
+// The secret scan (tests/secret-scan, run last by ctest): with RUNBOOK_TEST_TRANSCRIPTS set (by
+// scripts/test), every byte the suite's runs produce is kept there, and every password a test
+// uses is registered, so one scan can prove none of them was ever printed or written.
+inline const char* transcripts_dir() {
+  const char* d = std::getenv("RUNBOOK_TEST_TRANSCRIPTS");
+  return d && *d ? d : nullptr;
+}
+
+// Appends `content` under a header to this process's transcript file.
+inline void keep_transcript(const std::string& header, const std::string& content) {
+  const char* d = transcripts_dir();
+  if (!d) return;
+  std::ofstream out(std::string(d) + "/transcript-" + std::to_string(::getpid()) + ".log",
+                    std::ios::binary | std::ios::app);
+  out << "==== " << header << "\n" << content << "\n";
+}
+
+// A password a test hands to runbook: the scan looks for it (and its percent-encoded form).
+inline void register_secret(const std::string& secret) {
+  const char* d = transcripts_dir();
+  if (!d) return;
+  std::ofstream out(std::string(d) + "/secrets.txt", std::ios::app);
+  out << secret << "\n";
+}
 
 class TempDir {
  public:
@@ -24,10 +52,24 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ec;
+    if (transcripts_dir()) keep_files();
     std::filesystem::remove_all(path_, ec);
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+
+  // Everything the test left here (run records, hook output, captured output, backups' files)
+  // goes to the transcripts before the directory is removed.
+  void keep_files() const {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(path_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec) || it->file_size(ec) > (8u << 20)) continue;
+      std::ifstream in(it->path(), std::ios::binary);
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      keep_transcript("file " + it->path().string(), content);
+    }
+  }
 
   const std::string& path() const { return path_; }
   std::filesystem::path dir() const { return path_; }
