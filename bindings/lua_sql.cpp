@@ -6,8 +6,14 @@
 //         manages_own_transaction=, needs_no_transaction=, extensions_created = {...}}
 //   sql.lint(text [, filename [, {server_version_num =, new_tables = {"t", "s.t", ...}}]])
 //     -> {{file=, line=, rule=, severity=, message=, destructive=}, ...}
+//   sql.excerpt(text, filename, statements [, {max_lines = 200, max_bytes = 16384}])
+//     -> text as a reviewer sees it: all of it when it fits, else its head and a line naming
+//        what was left out; and true when something was left out. No parse (the caller has
+//        the statement count from the plan).
 //
 // A syntax error raises a "config" error naming the file and line.
+#include <algorithm>
+
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
 #include "engine/sql.hpp"
@@ -115,15 +121,39 @@ int l_lint(lua_State* L) {
   return 1;
 }
 
+int l_excerpt(lua_State* L) {
+  const std::string text = check_string(L, 1);
+  const std::string filename = luaL_optstring(L, 2, "<sql>");
+  const auto statements = static_cast<std::size_t>(std::max<lua_Number>(0, luaL_optnumber(L, 3, 0)));
+  rb::sql::ExcerptLimits limits;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    limits.max_lines = static_cast<std::size_t>(opt_number_field(L, 4, "max_lines", static_cast<double>(limits.max_lines)));
+    limits.max_bytes = static_cast<std::size_t>(opt_number_field(L, 4, "max_bytes", static_cast<double>(limits.max_bytes)));
+  }
+  const rb::sql::Excerpt e = rb::sql::review_excerpt(text, limits);
+  if (!e.cut) {
+    lua_pushvalue(L, 1);  // the very string
+  } else {
+    std::string out = e.text;
+    if (out.empty() || out.back() != '\n') out += '\n';
+    out += rb::sql::excerpt_note(e, std::string::npos, statements, filename);
+    lua_pushlstring(L, out.data(), out.size());
+  }
+  lua_pushboolean(L, e.cut);
+  return 2;
+}
+
 }  // namespace
 
 int open_sql(lua_State* L) {
   static const luaL_Reg functions[] = {
       {"analyze", guarded<l_analyze>},
       {"lint", guarded<l_lint>},
+      {"excerpt", guarded<l_excerpt>},
       {nullptr, nullptr},
   };
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   set_functions(L, functions);
   return 1;
 }

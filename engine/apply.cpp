@@ -59,8 +59,34 @@ std::string plan_text(const sql::Script& script, const std::string& path, const 
       break;
     }
   std::string text = "-- " + path + ": " + how + "; then " + ledger_step + "\n";
-  for (const auto& s : script.statements) text += s.text.back() == ';' ? s.text + "\n" : s.text + ";\n";
-  return text;
+  // The statements as they will be sent, bounded as the review is (sql::review_excerpt): a
+  // data file of 500,000 INSERTs is named, not echoed.
+  const sql::ExcerptLimits limits;
+  const auto piece = [](const sql::Statement& s) {
+    return !s.text.empty() && s.text.back() == ';' ? s.text + "\n" : s.text + ";\n";
+  };
+  const std::size_t n = script.statements.size();
+  std::string body;
+  std::vector<std::size_t> ends;  // end of each statement in `body`
+  std::size_t lines = 0, i = 0;
+  for (; i < n && body.size() <= limits.max_bytes && lines <= limits.max_lines; ++i) {
+    const std::string p = piece(script.statements[i]);
+    lines += static_cast<std::size_t>(std::count(p.begin(), p.end(), '\n'));
+    body += p;
+    ends.push_back(body.size());
+  }
+  sql::Excerpt e = sql::review_excerpt(body, limits);
+  if (!e.cut && i == n) return text + body;
+  for (std::size_t k = i; k < n; ++k) {
+    const std::string& t = script.statements[k].text;
+    const bool semicolon = !t.empty() && t.back() == ';';
+    e.lines_left += static_cast<std::size_t>(std::count(t.begin(), t.end(), '\n')) + 1;
+    e.bytes_left += t.size() + (semicolon ? 1 : 2);
+  }
+  e.cut = true;
+  const auto shown = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.end(), e.text.size()) - ends.begin());
+  if (!e.text.empty() && e.text.back() != '\n') e.text += '\n';
+  return text + e.text + sql::excerpt_note(e, n - shown, n, path) + "\n";
 }
 
 // Runs one transactional migration (statements + ledger change + COMMIT) in one round trip.

@@ -1,4 +1,5 @@
 #include "engine/sql.hpp"
+#include "engine/utf8.hpp"
 
 #include "engine/run_stats.hpp"
 
@@ -6,7 +7,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <optional>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "engine/errors.hpp"
 
@@ -228,18 +233,124 @@ struct ParseResult {
   ParseResult& operator=(const ParseResult&) = delete;
 };
 
-// Offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
-std::size_t first_invalid_utf8(const std::string& s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 99;
-    if (n == 99 || (n == 1 && c < 0xC2) || i + n >= s.size() + (n ? 0 : 1)) return i;
-    for (std::size_t k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
-    i += n + 1;
+
+// ---- Reading libpg_query's JSON output without building it whole ----------------------------
+// The tree of a data file (500,000 INSERTs) is hundreds of megabytes of JSON and gigabytes as a
+// DOM. Analysis walks the text instead, statement by statement, and builds a DOM only for the
+// statements whose insides analysis or lint read (see needs_tree).
+
+// Skips the JSON string starting at p (at its opening quote); returns the position after it.
+const char* skip_json_string(const char* p, const char* end) {
+  for (++p; p < end; ++p) {
+    if (*p == '\\') {
+      ++p;
+    } else if (*p == '"') {
+      return p + 1;
+    }
   }
-  return std::string::npos;
+  return end;
+}
+
+// Skips one JSON value starting at p (no leading whitespace: libpg_query writes none).
+const char* skip_json_value(const char* p, const char* end) {
+  if (p >= end) return end;
+  if (*p == '"') return skip_json_string(p, end);
+  if (*p == '{' || *p == '[') {
+    int depth = 0;
+    while (p < end) {
+      const char c = *p;
+      if (c == '"') {
+        p = skip_json_string(p, end);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') {
+        if (--depth == 0) return p + 1;
+      }
+      ++p;
+    }
+    return end;
+  }
+  while (p < end && *p != ',' && *p != '}' && *p != ']') ++p;  // number, true, false, null
+  return p;
+}
+
+const char* skip_ws(const char* p, const char* end) {
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  return p;
+}
+
+// One element of "stmts" as text: {"stmt":{"<Kind>":{...}},"stmt_location":N,"stmt_len":N}.
+struct RawStatement {
+  std::string kind;
+  const char* stmt = nullptr;  // the text of the "stmt" value (the node), or null
+  const char* stmt_end = nullptr;
+  std::size_t location = 0, length = 0;
+};
+
+std::size_t json_size_t(const char* p, const char* end) {
+  std::size_t v = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<std::size_t>(*p - '0');
+  return v;
+}
+
+// Reads the keys of the element at p ("{"); returns the position after it.
+const char* read_raw_statement(const char* p, const char* end, RawStatement& out) {
+  if (p >= end || *p != '{') throw std::runtime_error("unexpected parse tree");
+  ++p;
+  while (true) {
+    p = skip_ws(p, end);
+    if (p >= end) throw std::runtime_error("unexpected end of the parse tree");
+    if (*p == '}') return p + 1;
+    if (*p == ',') {
+      ++p;
+      continue;
+    }
+    if (*p != '"') throw std::runtime_error("unexpected parse tree");
+    const char* key = p + 1;
+    p = skip_json_string(p, end);
+    const std::string name(key, static_cast<std::size_t>(p - 1 - key));
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':') throw std::runtime_error("unexpected parse tree");
+    p = skip_ws(p + 1, end);
+    const char* value = p;
+    p = skip_json_value(p, end);
+    if (name == "stmt") {
+      out.stmt = value;
+      out.stmt_end = p;
+      // {"<Kind>": ...}: the first key.
+      const char* k = skip_ws(value + 1, p);
+      if (*value == '{' && k < p && *k == '"') {
+        const char* after = skip_json_string(k, p);
+        out.kind.assign(k + 1, static_cast<std::size_t>(after - 1 - (k + 1)));
+      }
+    } else if (name == "stmt_location") {
+      out.location = json_size_t(value, p);
+    } else if (name == "stmt_len") {
+      out.length = json_size_t(value, p);
+    }
+  }
+}
+
+bool contains(const char* b, const char* e, const char* needle) {
+  const std::size_t n = std::char_traits<char>::length(needle);
+  return std::search(b, e, needle, needle + n) != e;
+}
+
+// Whether analysis or lint read inside a statement of this kind: no_transaction_reason,
+// transaction control, CREATE EXTENSION, and lint's rules. Any statement with a DELETE or
+// UPDATE inside (a data-modifying WITH) is read too, for delete/update-without-where.
+// The others (INSERT, COMMENT, GRANT, CREATE FUNCTION, ...) keep only their kind.
+bool needs_tree(const RawStatement& raw) {
+  static const std::unordered_set<std::string> kinds{
+      "IndexStmt",         "DropStmt",          "ReindexStmt",           "VacuumStmt",
+      "CreateSubscriptionStmt", "AlterSubscriptionStmt", "DiscardStmt",   "AlterEnumStmt",
+      "AlterTableStmt",    "ClusterStmt",       "AlterDatabaseStmt",     "TransactionStmt",
+      "CreateExtensionStmt", "TruncateStmt",    "CreateStmt",            "CreateTableAsStmt",
+      "SelectStmt",        "DeleteStmt",        "UpdateStmt"};
+  if (kinds.count(raw.kind)) return true;
+  return contains(raw.stmt, raw.stmt_end, "\"DeleteStmt\":") ||
+         contains(raw.stmt, raw.stmt_end, "\"UpdateStmt\":");
 }
 
 // ---- Transaction blocks ----------------------------------------------------------------------
@@ -330,6 +441,30 @@ bool closes_block(const std::string& what) {
          what == "TRANS_STMT_PREPARE";
 }
 
+// 1-based line numbers of increasing offsets in one text, counted incrementally: each call
+// counts only the newlines between the previous offset and this one (backwards when an offset
+// goes back, which the parse tree's statement order never asks for).
+class LineCursor {
+ public:
+  explicit LineCursor(const std::string& text) : text_(&text) {}
+  int line_at(std::size_t offset) {
+    offset = std::min(offset, text_->size());
+    const char* base = text_->data();
+    if (offset >= pos_) {
+      line_ += static_cast<int>(std::count(base + pos_, base + offset, '\n'));
+    } else {
+      line_ -= static_cast<int>(std::count(base + offset, base + pos_, '\n'));
+    }
+    pos_ = offset;
+    return line_;
+  }
+
+ private:
+  const std::string* text_;
+  std::size_t pos_ = 0;
+  int line_ = 1;
+};
+
 }  // namespace
 
 int line_of(const std::string& text, std::size_t offset) {
@@ -356,61 +491,201 @@ Script analyze(const std::string& sql, const std::string& filename, int server_v
     throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, nul)) +
                           ": the file contains a NUL byte; it is not SQL text");
   }
-  if (std::size_t bad = first_invalid_utf8(sql); bad != std::string::npos) {
+  if (std::size_t bad = utf8::first_invalid(sql); bad != std::string::npos) {
     throw rb::ConfigError(filename + ":" + std::to_string(line_of(sql, bad)) +
                           ": the file is not valid UTF-8 (byte " + std::to_string(bad + 1) +
                           "); save it as UTF-8, the encoding the server expects");
   }
-  ParseResult parsed(sql);
-  if (parsed.result.error) throw_syntax_error(sql, filename, *parsed.result.error);
-  json tree;
-  try {
-    tree = json::parse(parsed.result.parse_tree ? parsed.result.parse_tree : "{}");
-  } catch (const json::exception&) {
-    // Byte sequences nlohmann rejects that the check above lets through (overlong forms,
-    // surrogates): not text the server would take either.
-    throw rb::ConfigError(filename + ": the file is not valid UTF-8; save it as UTF-8, the encoding the server expects");
-  }
-
   Script script;
-  for (const auto& raw : array_at(tree, "stmts")) {
-    const json* loc = field(raw, "stmt_location");
-    const json* len = field(raw, "stmt_len");
-    std::size_t begin = loc ? loc->get<std::size_t>() : 0;
-    std::size_t length = len ? len->get<std::size_t>() : 0;
-    // stmt_len 0: the statement runs to the end of the input (no terminating semicolon).
-    std::size_t end = length == 0 ? sql.size() : std::min(sql.size(), begin + length);
-    // The text psql sends: leading whitespace and -- comments dropped (psql's lexer drops
-    // them until the statement starts; block comments it keeps), through the terminating ";".
-    begin = skip_space_and_line_comments(sql, std::min(begin, end), end);
-    if (length != 0 && end < sql.size() && sql[end] == ';') {
-      ++end;
-    } else {
-      while (end > begin && is_space(sql[end - 1])) --end;
-    }
+  // Statements come in file order: lines are counted forward from the previous statement's
+  // position, so the whole file is scanned once however many statements it has.
+  LineCursor lines(sql);
+  // The statements of libpg_query's output for the part of `sql` that starts at `base`.
+  auto add_statements = [&](const char* json_text, std::size_t base) {
+    const char* json_end = json_text + std::char_traits<char>::length(json_text);
+    // {"version":N,"stmts":[...]}: the statements' array, element by element.
+    static const char stmts_key[] = "\"stmts\":[";
+    const char* p = std::search(json_text, json_end, stmts_key, stmts_key + sizeof stmts_key - 1);
+    p = p == json_end ? json_end : p + sizeof stmts_key - 1;
+    while (true) {
+      p = skip_ws(p, json_end);
+      if (p < json_end && *p == ',') p = skip_ws(p + 1, json_end);
+      if (p >= json_end || *p != '{') break;
+      RawStatement raw;
+      p = read_raw_statement(p, json_end, raw);
+      std::size_t begin = base + raw.location;
+      std::size_t length = raw.length;
+      // stmt_len 0: the statement runs to the end of the input (no terminating semicolon).
+      std::size_t end = length == 0 ? sql.size() : std::min(sql.size(), begin + length);
+      // The text psql sends: leading whitespace and -- comments dropped (psql's lexer drops
+      // them until the statement starts; block comments it keeps), through the terminating ";".
+      begin = skip_space_and_line_comments(sql, std::min(begin, end), end);
+      if (length != 0 && end < sql.size() && sql[end] == ';') {
+        ++end;
+      } else {
+        while (end > begin && is_space(sql[end - 1])) --end;
+      }
 
-    Statement st;
-    st.offset = begin;
-    st.length = end - begin;
-    st.text = sql.substr(begin, end - begin);
-    st.line = line_of(sql, skip_blank(sql, begin, end));  // where its first token is
-    st.text_line = line_of(sql, begin);
-    st.node = field(raw, "stmt") ? raw.at("stmt") : json::object();
-    st.kind = kind_of(st.node);
-    const json& body = body_of(st.node);
-    st.no_transaction_reason = no_transaction_reason(st.kind, body, server_version_num);
-    if (st.kind == "TransactionStmt") {
-      st.transaction_control = true;
-      const std::string what = str(body, "kind");
-      if (opens_block(what) || closes_block(what)) script.manages_own_transaction = true;
-      st.opens_block = opens_block(what);
-      st.closes_block = closes_block(what);
+      Statement st;
+      st.offset = begin;
+      st.length = end - begin;
+      st.text = sql.substr(begin, end - begin);
+      st.text_line = lines.line_at(begin);
+      st.line = lines.line_at(skip_blank(sql, begin, end));  // where its first token is
+      if (!raw.stmt) {
+        st.node = json::object();
+      } else if (needs_tree(raw)) {
+        try {
+          st.node = json::parse(raw.stmt, raw.stmt_end);
+        } catch (const json::exception&) {
+          // Checked above; a backstop for anything nlohmann still rejects.
+          throw rb::ConfigError(filename + ":" + std::to_string(st.line) +
+                                ": the file is not valid UTF-8; save it as UTF-8, the encoding the server expects");
+        }
+      } else {
+        st.node = json::object({{raw.kind, json::object()}});
+      }
+      st.kind = raw.kind;
+      const json& body = body_of(st.node);
+      st.no_transaction_reason = no_transaction_reason(st.kind, body, server_version_num);
+      if (st.kind == "TransactionStmt") {
+        st.transaction_control = true;
+        const std::string what = str(body, "kind");
+        if (opens_block(what) || closes_block(what)) script.manages_own_transaction = true;
+        st.opens_block = opens_block(what);
+        st.closes_block = closes_block(what);
+      }
+      if (!st.no_transaction_reason.empty()) script.needs_no_transaction = true;
+      if (st.kind == "CreateExtensionStmt") script.extensions_created.push_back(str(body, "extname"));
+      script.statements.push_back(std::move(st));
     }
-    if (!st.no_transaction_reason.empty()) script.needs_no_transaction = true;
-    if (st.kind == "CreateExtensionStmt") script.extensions_created.push_back(str(body, "extname"));
-    script.statements.push_back(std::move(st));
+  };
+
+  // A big file is parsed in pieces of about kPiece bytes, cut after a ";" the scanner finds: the
+  // parse tree of the whole of a 50 MB data load would take gigabytes at once. The scanner also
+  // cuts inside BEGIN ATOMIC ... END, where no piece parses (its statement is unterminated): a
+  // piece that fails is parsed again together with the next one. When that fails too (a syntax
+  // error) the whole file is parsed at once, as a small file is, and its error is reported.
+  constexpr std::size_t kPiece = 1 << 20;
+  std::vector<std::size_t> cuts;  // where each piece but the first starts
+  if (sql.size() > 2 * kPiece) {
+    PgQuerySplitResult split = pg_query_split_with_scanner(sql.c_str());
+    if (!split.error) {
+      std::size_t from = 0;
+      for (int k = 0; k < split.n_stmts; ++k) {
+        const auto at = static_cast<std::size_t>(split.stmts[k]->stmt_location) +
+                        static_cast<std::size_t>(split.stmts[k]->stmt_len);
+        if (at < sql.size() && sql[at] == ';' && at + 1 - from >= kPiece && sql.size() - (at + 1) >= kPiece / 2) {
+          cuts.push_back(at + 1);
+          from = at + 1;
+        }
+      }
+    }
+    pg_query_free_split_result(split);
+  }
+  bool pieces_parsed = false;
+  if (!cuts.empty()) {
+    pieces_parsed = true;
+    std::size_t from = 0;
+    for (std::size_t k = 0; k <= cuts.size();) {
+      std::size_t next = k;  // the piece ends at cuts[next], or at the end of the file
+      bool ok = false;
+      for (int attempt = 0; attempt < 2 && next <= cuts.size(); ++attempt, ++next) {
+        const std::size_t to = next == cuts.size() ? sql.size() : cuts[next];
+        ParseResult piece(sql.substr(from, to - from));
+        if (piece.result.error) continue;
+        add_statements(piece.result.parse_tree ? piece.result.parse_tree : "{}", from);
+        from = to;
+        ok = true;
+        break;
+      }
+      if (!ok) {
+        pieces_parsed = false;
+        break;
+      }
+      k = next + 1;
+    }
+    if (!pieces_parsed) {
+      script = Script{};
+      lines = LineCursor(sql);
+    }
+  }
+  if (!pieces_parsed) {
+    ParseResult parsed(sql);
+    if (parsed.result.error) throw_syntax_error(sql, filename, *parsed.result.error);
+    add_statements(parsed.result.parse_tree ? parsed.result.parse_tree : "{}", 0);
   }
   return script;
+}
+
+// ---- Review excerpts -----------------------------------------------------------------------
+
+Excerpt review_excerpt(const std::string& sql, const ExcerptLimits& limits) {
+  Excerpt e;
+  const std::size_t max_bytes = std::max<std::size_t>(limits.max_bytes, 1);
+  const std::size_t max_lines = std::max<std::size_t>(limits.max_lines, 1);
+  // The end of the max_lines-th line, or of the last whole line within max_bytes.
+  std::size_t cut = 0, lines = 0, pos = 0;
+  while (lines < max_lines) {
+    const std::size_t nl = sql.find('\n', pos);
+    const std::size_t line_end = nl == std::string::npos ? sql.size() : nl + 1;
+    if (line_end > max_bytes) break;
+    cut = line_end;
+    ++lines;
+    if (nl == std::string::npos) break;
+    pos = line_end;
+  }
+  if (cut >= sql.size()) {
+    e.text = sql;
+    return e;
+  }
+  if (cut == 0) {
+    // The first line alone is too long: cut it, on a character boundary.
+    cut = std::min(max_bytes, sql.size());
+    while (cut > 0 && utf8_continuation(sql[cut])) --cut;
+  }
+  e.text = sql.substr(0, cut);
+  e.cut = true;
+  e.bytes_left = sql.size() - cut;
+  e.lines_left = static_cast<std::size_t>(std::count(sql.begin() + static_cast<long>(cut), sql.end(), '\n'));
+  if (sql.back() != '\n') ++e.lines_left;
+  return e;
+}
+
+namespace {
+
+// 1234567 -> "1,234,567"
+std::string grouped(std::size_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string byte_size(std::size_t n) {
+  char buf[32];
+  if (n >= 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1024.0 * 1024.0));
+  else if (n >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(n) / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%zu bytes", n);
+  return buf;
+}
+
+}  // namespace
+
+std::string excerpt_note(const Excerpt& e, std::size_t statements_left, std::size_t statements,
+                         const std::string& path) {
+  std::string note = "-- ... " + grouped(e.lines_left) + (e.lines_left == 1 ? " more line (" : " more lines (") +
+                     byte_size(e.bytes_left) + ") not shown, ";
+  if (statements_left != std::string::npos)
+    note += grouped(statements_left) + " of " + grouped(statements) + (statements == 1 ? " statement" : " statements");
+  else
+    note += "the file has " + grouped(statements) + (statements == 1 ? " statement" : " statements");
+  return note + "; the whole file: " + path + ", or run with -v";
 }
 
 // ---- Lint ------------------------------------------------------------------------------------
@@ -437,28 +712,29 @@ TableName from_name_list(const json& items) {
 // Tables created earlier in the same run. An unqualified name on either side matches any schema:
 // lint cannot know the search_path, and a false "new" only silences a warning about a table the
 // file created itself under another spelling.
+// Kept by name (a hash lookup, not a scan: a file may create thousands of tables).
 class NewTables {
  public:
   explicit NewTables(const std::vector<std::string>& names) {
     for (const auto& n : names) {
       std::size_t dot = n.rfind('.');
       if (dot == std::string::npos)
-        tables_.push_back({"", n});
+        add({"", n});
       else
-        tables_.push_back({n.substr(0, dot), n.substr(dot + 1)});
+        add({n.substr(0, dot), n.substr(dot + 1)});
     }
   }
   void add(const TableName& t) {
-    if (!t.name.empty()) tables_.push_back(t);
+    if (!t.name.empty()) schemas_by_name_[t.name].insert(t.schema);  // "" for unqualified
   }
   bool contains(const TableName& t) const {
-    return std::any_of(tables_.begin(), tables_.end(), [&](const TableName& n) {
-      return n.name == t.name && (n.schema.empty() || t.schema.empty() || n.schema == t.schema);
-    });
+    auto it = schemas_by_name_.find(t.name);
+    if (it == schemas_by_name_.end()) return false;
+    return t.schema.empty() || it->second.count("") != 0 || it->second.count(t.schema) != 0;
   }
 
  private:
-  std::vector<TableName> tables_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> schemas_by_name_;
 };
 
 // DELETE and UPDATE anywhere in the statement (WITH clauses included), but not inside rule

@@ -50,6 +50,34 @@ std::string position_in_file(const Statement& statement, int position);
 // 1-based line of the byte at `offset` (offsets past the end count as the last line).
 int line_of(const std::string& text, std::size_t offset);
 
+// ---- Review excerpts -----------------------------------------------------------------------
+// What the review and the dry-run plan print of a migration: all of a normal file, a bounded
+// head of a huge one (a 50 MB data load echoed whole helps nobody and floods the terminal and
+// the run record). The whole SQL stays in the file and is printed by `-v` (the parity step's
+// detail).
+
+struct ExcerptLimits {
+  std::size_t max_lines = 200;
+  std::size_t max_bytes = 16 * 1024;
+};
+
+struct Excerpt {
+  std::string text;            // `sql` itself when it fits, else its first whole lines
+  bool cut = false;            // something was left out
+  std::size_t lines_left = 0;  // lines (or the rest of a line) not in `text`
+  std::size_t bytes_left = 0;
+};
+
+// The head of `sql` within both limits, cut after a newline (a first line longer than
+// max_bytes is cut on a character boundary).
+Excerpt review_excerpt(const std::string& sql, const ExcerptLimits& limits = {});
+
+// The line that follows a cut excerpt, e.g. "-- ... 19,800 more lines (2.1 MiB) not shown,
+// 19,795 of 20,000 statements; the whole file: db/0002_rows.sql, or run with -v".
+// `statements_left` may be npos when unknown: then only the total is named.
+std::string excerpt_note(const Excerpt& excerpt, std::size_t statements_left, std::size_t statements,
+                         const std::string& path);
+
 // ---- Lint -------------------------------------------------------------------------------------
 
 struct Finding {

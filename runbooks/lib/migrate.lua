@@ -9,6 +9,7 @@
 -- in this run, whichever steps ran.
 local migrations = require "migrations"
 local runbook = require "runbook"
+local sql = require "sql"
 
 local M = {}
 
@@ -141,6 +142,13 @@ function M.parity(ctx)
     ctx:detail("%s", m.sql)
   end
   M.lock(ctx)
+end
+
+--- A planned migration's SQL as the review shows it: all of a normal file; of a huge one its
+--- head and a line naming what was left out (the engine's bound, sql.excerpt). The whole SQL
+--- is the parity step's detail (-v).
+function M.review_sql(m)
+  return (sql.excerpt(m.sql, m.path, m.statements))
 end
 
 --- Names of the migrations this run would apply (the plan's).

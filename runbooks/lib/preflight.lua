@@ -33,7 +33,7 @@ function M.review(ctx)
   local show = #planned <= 20 and ctx.log or ctx.detail
   if #planned > 20 then ctx:log("%d pending migrations: their SQL is shown with -v", #planned) end
   for _, m in ipairs(planned) do
-    show(ctx, "----- %s -----\n%s", m.path, (m.sql:gsub("%s+$", "")))
+    show(ctx, "----- %s -----\n%s", m.path, (migrate.review_sql(m):gsub("%s+$", "")))
     for _, f in ipairs(m.findings) do
       ctx:warn("%s:%d: [%s] %s", f.file, f.line, f.rule, f.message)
       ctx:record("lint", f)

@@ -50,3 +50,19 @@ function sql.analyze(text, filename, opts) end
 function sql.lint(text, filename, opts) end
 
 return sql
+
+---Limits of `sql.excerpt`.
+---@class sql.ExcerptLimits
+---@field max_lines? integer default 200
+---@field max_bytes? integer default 16384
+
+---The text as the review shows it: whole when it is within the limits, else its first lines
+---and a line naming what was left out (lines, bytes, the file's statement count, where the
+---whole file is). The engine's bound; no parsing.
+---@param text string
+---@param filename? string named in the note; default `"<sql>"`
+---@param statements? integer the file's statement count, for the note
+---@param limits? sql.ExcerptLimits
+---@return string excerpt
+---@return boolean cut true when something was left out
+function sql.excerpt(text, filename, statements, limits) end

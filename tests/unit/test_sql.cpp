@@ -421,3 +421,199 @@ TEST_CASE("lint: a safe migration has no findings", "[sql][lint]") {
                  "UPDATE users SET has_account = true WHERE id IN (SELECT owner_id FROM accounts);\n")
             .empty());
 }
+
+// ---- Scaling: lines counted incrementally, big files parsed in pieces --------------------------
+
+namespace {
+
+struct Expected {
+  std::string text, kind;
+  int line = 0, text_line = 0;
+};
+
+// A file of `n` statements of every shape that moves line numbers: multi-line statements,
+// -- and block comments before them, strings and dollar quotes holding ";" and newlines, CRLF,
+// a CREATE RULE and a BEGIN ATOMIC body with ";" inside, several statements on one line.
+// Returns the SQL; `out` gets each statement's text, kind and lines as the file was written.
+std::string generated_file(int n, std::vector<Expected>& out) {
+  std::string sql;
+  int line = 1;
+  auto put = [&](const std::string& s) {
+    sql += s;
+    line += static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+  };
+  static const char* separators[] = {"\n", "\r\n", "\n\n", "  ", "\n-- between\n"};
+  for (int i = 0; i < n; ++i) {
+    const std::string id = std::to_string(i);
+    Expected e;
+    switch (i % 8) {
+      case 0:
+        e = {"INSERT INTO t VALUES (" + id + ", 'a;b\nc');", "InsertStmt"};
+        break;
+      case 1:
+        put("-- update " + id + "\n");
+        e = {"UPDATE t SET v = 1\nWHERE id = " + id + ";", "UpdateStmt"};
+        break;
+      case 2: {
+        // A leading block comment is part of the text; the first token is a line below it.
+        e = {"/* block\n   comment; " + id + " */ SELECT " + id + ";", "SelectStmt", line + 1, line};
+        put(e.text);
+        out.push_back(e);
+        put(separators[i % 5]);
+        continue;
+      }
+      case 3:
+        e = {"CREATE FUNCTION f" + id + "() RETURNS int LANGUAGE plpgsql AS $fn$\nBEGIN\n  RETURN " + id +
+                 "; -- ;\nEND\n$fn$;",
+             "CreateFunctionStmt"};
+        break;
+      case 4:
+        e = {"INSERT INTO t\r\nVALUES (" + id + ");", "InsertStmt"};
+        break;
+      case 5:
+        e = {"CREATE RULE r" + id + " AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));",
+             "RuleStmt"};
+        break;
+      case 6:
+        e = {"CREATE FUNCTION g" + id + "() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT " + id +
+                 ";\nEND;",
+             "CreateFunctionStmt"};
+        break;
+      default:
+        e = {"DELETE FROM t;", "DeleteStmt"};
+        break;
+    }
+    e.line = e.text_line = line;
+    put(e.text);
+    out.push_back(e);
+    put(separators[i % 5]);
+  }
+  return sql;
+}
+
+void check_statements(const std::string& sql, const std::vector<Expected>& expected) {
+  Script s = analyze(sql, "big.sql");
+  REQUIRE(s.statements.size() == expected.size());
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& st = s.statements[i];
+    const auto& e = expected[i];
+    if (st.text != e.text || st.kind != e.kind || st.line != e.line || st.text_line != e.text_line ||
+        sql.compare(st.offset, st.length, e.text) != 0) {
+      if (++wrong <= 5) {
+        INFO("statement " << i + 1 << ": " << st.text << " (line " << st.line << ", text_line " << st.text_line
+                          << ", kind " << st.kind << "), expected line " << e.line << ", text_line " << e.text_line);
+        CHECK(false);
+      }
+    }
+  }
+  CHECK(wrong == 0);
+
+  // Lint reports each DELETE without WHERE at its own line.
+  const auto findings = lint(s, "big.sql");
+  std::vector<int> lines;
+  for (const auto& f : findings) {
+    CHECK(f.rule == "delete-without-where");
+    lines.push_back(f.line);
+  }
+  std::vector<int> want;
+  for (const auto& e : expected)
+    if (e.kind == "DeleteStmt") want.push_back(e.line);
+  CHECK(lines == want);
+}
+
+}  // namespace
+
+TEST_CASE("lines stay right across many statements of every shape", "[sql][scaling]") {
+  std::vector<Expected> expected;
+  const std::string sql = generated_file(2000, expected);
+  check_statements(sql, expected);
+}
+
+TEST_CASE("a file of several MiB, parsed in pieces, gives the same statements and lines", "[sql][scaling]") {
+  std::vector<Expected> expected;
+  const std::string sql = generated_file(60000, expected);
+  REQUIRE(sql.size() > 3u * 1024 * 1024);  // big enough to be parsed in pieces
+  check_statements(sql, expected);
+}
+
+TEST_CASE("a big file of plain INSERTs: every statement on its own line", "[sql][scaling]") {
+  std::string sql;
+  for (int i = 0; i < 40000; ++i)
+    sql += "INSERT INTO t (id, note) VALUES (" + std::to_string(i) + ", 'padding padding padding padding');\n";
+  sql += "DROP TABLE t;";  // the last one without a newline or anything after it
+  Script s = analyze(sql, "rows.sql");
+  REQUIRE(s.statements.size() == 40001);
+  CHECK(s.statements[0].line == 1);
+  CHECK(s.statements[12345].line == 12346);
+  CHECK(s.statements[12345].text == "INSERT INTO t (id, note) VALUES (12345, 'padding padding padding padding');");
+  CHECK(s.statements[39999].line == 40000);
+  CHECK(s.statements[40000].line == 40001);
+  CHECK(s.statements[40000].text == "DROP TABLE t;");
+  const auto f = only_finding(lint(s, "rows.sql"));
+  CHECK(f.rule == "drop-table");
+  CHECK(f.line == 40001);
+}
+
+TEST_CASE("a syntax error deep in a big file names its line", "[sql][scaling]") {
+  std::string sql;
+  for (int i = 0; i < 30000; ++i) sql += "INSERT INTO t VALUES (" + std::to_string(i) + ", 'padding padding padding padding');\n";
+  sql += "INSERT INTO t VALUES (1,;\n";
+  for (int i = 0; i < 30000; ++i) sql += "INSERT INTO t VALUES (" + std::to_string(i) + ", 'padding padding padding padding');\n";
+  const std::string e = syntax_error(sql, "rows.sql");
+  CHECK(e.find("rows.sql:30001: syntax error") == 0);
+}
+
+TEST_CASE("lint: many tables created in one file stay new for the statements after them", "[sql][lint][scaling]") {
+  std::string sql;
+  for (int i = 0; i < 3000; ++i) sql += "CREATE TABLE s.t" + std::to_string(i) + " (id int);\n";
+  for (int i = 0; i < 3000; ++i) sql += "CREATE INDEX ON t" + std::to_string(i) + " (id);\n";
+  sql += "CREATE INDEX ON other.t1 (id);\n";  // another schema: not new
+  const auto f = only_finding(lint_sql(sql));
+  CHECK(f.rule == "create-index-not-concurrently");
+  CHECK(f.line == 6001);
+}
+
+TEST_CASE("the review excerpt: a normal file whole, a huge one bounded", "[sql][excerpt]") {
+  using rb::sql::review_excerpt;
+  const std::string small = "CREATE TABLE a (id int);\n\nINSERT INTO a VALUES (1);\n";
+  auto e = review_excerpt(small);
+  CHECK_FALSE(e.cut);
+  CHECK(e.text == small);
+  CHECK(review_excerpt("SELECT 1").text == "SELECT 1");
+  CHECK_FALSE(review_excerpt("").cut);
+
+  std::string lines;
+  for (int i = 1; i <= 1000; ++i) lines += "SELECT " + std::to_string(i) + ";\n";  // short lines
+  e = review_excerpt(lines);
+  CHECK(e.cut);
+  CHECK(std::count(e.text.begin(), e.text.end(), '\n') == 200);  // the line bound
+  CHECK(e.text.back() == '\n');
+  CHECK(e.lines_left == 800);
+  CHECK(e.bytes_left == lines.size() - e.text.size());
+  const std::string note = rb::sql::excerpt_note(e, 800, 1000, "m/0002.sql");
+  CHECK(note.rfind("-- ... 800 more lines (", 0) == 0);
+  CHECK(note.find(" KiB) not shown, 800 of 1,000 statements; the whole file: m/0002.sql, or run with -v") !=
+        std::string::npos);
+
+  std::string wide;
+  for (int i = 0; i < 100; ++i) wide += std::string(500, 'x') + "\n";  // 50 KB in 100 lines
+  e = review_excerpt(wide);
+  CHECK(e.cut);
+  CHECK(e.text.size() <= 16 * 1024);
+  CHECK(e.text.size() == 32 * 501);  // whole lines only
+  CHECK(e.lines_left == 68);
+
+  // One huge line (a 50 MB literal): cut on a character boundary.
+  std::string utf8 = "INSERT INTO a VALUES ('";
+  for (int i = 0; i < 20000; ++i) utf8 += "é";
+  utf8 += "');";
+  e = review_excerpt(utf8);
+  CHECK(e.cut);
+  CHECK(e.text.size() <= 16 * 1024);
+  CHECK(rb::sql::excerpt_note(e, std::string::npos, 1, "a.sql").find("1 more line (") != std::string::npos);
+  CHECK(rb::sql::excerpt_note(e, std::string::npos, 1, "a.sql").find("the file has 1 statement;") != std::string::npos);
+  // The cut leaves whole characters: the text is still valid UTF-8 and parses as far as it goes.
+  CHECK((static_cast<unsigned char>(e.text.back()) & 0xC0) == 0x80);
+  CHECK(static_cast<unsigned char>(e.text[e.text.size() - 2]) == 0xC3);
+}
