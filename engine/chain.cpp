@@ -201,8 +201,15 @@ DirListing list_directory(const std::string& directory) {
     if (utf8::first_invalid(name) != std::string::npos)
       throw ConfigError(directory + "/" + utf8::escaped(name) +
                         ": the file name is not valid UTF-8; rename it (the ledger and the messages need it as text)");
-    if (entry.is_directory(ec)) l.dirs.push_back(name);
-    else l.files.push_back(name);
+    std::error_code entry_ec;  // a dangling symlink is reported when it is read, naming it
+    if (entry.is_directory(entry_ec)) {
+      l.dirs.push_back(name);
+      continue;
+    }
+    // A FIFO, socket or device would block the read or make no sense as SQL.
+    if (entry.exists(entry_ec) && !entry.is_regular_file(entry_ec))
+      throw ConfigError(directory + "/" + name + " is not a regular file (a FIFO, socket or device); a migration must be a file");
+    l.files.push_back(name);
   }
   if (ec) throw ConfigError("cannot list migrations directory " + directory + ": " + ec.message());
   std::sort(l.files.begin(), l.files.end());
