@@ -1,12 +1,17 @@
 #include "engine/db.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <set>
 
 #include <pqxx/pqxx>
 
+#include "engine/cancel.hpp"
 #include "engine/errors.hpp"
 
 extern "C" {
@@ -221,13 +226,58 @@ auto translated(Fn&& fn, PGconn* raw = nullptr) -> decltype(fn()) {
 }  // namespace
 
 namespace {
+PGconn* connect_cancellably(const std::string& conninfo) {
+  PGconn* c = PQconnectStart(conninfo.c_str());
+  if (!c) throw std::bad_alloc();
+  if (PQstatus(c) == CONNECTION_BAD) {
+    const std::string why = PQerrorMessage(c);
+    PQfinish(c);
+    throw pqxx::broken_connection(why);
+  }
+  double timeout_s = 0;
+  if (PQconninfoOption* opts = PQconninfo(c)) {
+    for (auto* o = opts; o->keyword; ++o)
+      if (std::string(o->keyword) == "connect_timeout" && o->val) timeout_s = std::atof(o->val);
+    PQconninfoFree(opts);
+  }
+  if (timeout_s > 0 && timeout_s < 2) timeout_s = 2;  // libpq's own minimum
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  while (state != PGRES_POLLING_OK) {
+    if (state == PGRES_POLLING_FAILED) {
+      const std::string why = PQerrorMessage(c);
+      PQfinish(c);
+      throw pqxx::broken_connection(why);
+    }
+    pollfd pfd{PQsocket(c), static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    const int ready = ::poll(&pfd, 1, 100);
+    if (rb::cancel::requested()) {
+      PQfinish(c);
+      throw pqxx::broken_connection("interrupted (" + rb::cancel::reason() + ") while connecting");
+    }
+    if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) {
+      PQfinish(c);
+      throw pqxx::broken_connection("timeout expired (connect_timeout " + std::to_string(static_cast<int>(timeout_s)) +
+                                    " s: the server did not answer)");
+    }
+    if (ready > 0 || (ready < 0 && errno != EINTR)) state = PQconnectPoll(c);
+  }
+  return c;
+}
+
 // libpqxx 6 keeps the libpq handle to itself; a connection policy sees it whenever libpqxx
 // (re)connects or disconnects. run_batch needs it for libpq's pipeline mode, which libpqxx 6's
 // own pipeline (one query string joined with "; ") is not.
 class HandleRecordingPolicy : public pqxx::connect_direct {
  public:
   explicit HandleRecordingPolicy(const std::string& options) : connect_direct(options) {}
-  handle do_startconnect(handle h) override { return raw = connect_direct::do_startconnect(h); }
+  // Connects without blocking (PQconnectStart and PQconnectPoll), so the first ^C, SIGTERM or
+  // SIGHUP stops a connect that waits on the network instead of going unheard until libpq's
+  // connect_timeout passes; that timeout (from the string or PGCONNECT_TIMEOUT) is kept here.
+  handle do_startconnect(handle h) override {
+    if (h) return raw = h;
+    return raw = connect_cancellably(options());
+  }
   handle do_completeconnect(handle h) override { return raw = connect_direct::do_completeconnect(h); }
   handle do_dropconnect(handle h) noexcept override { return raw = connect_direct::do_dropconnect(h); }
   handle do_disconnect(handle h) noexcept override { return raw = connect_direct::do_disconnect(h); }

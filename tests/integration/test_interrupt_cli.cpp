@@ -2,7 +2,10 @@
 // run stops before the next one, exits 3 (aborted) and leaves a record that says so.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -595,4 +598,34 @@ TEST_CASE("a lost connection names the migration, and a new session says what co
       CHECK(db.count("SELECT count(*) FROM schema_migrations WHERE filename = '0001_first.sql'") == 1);
     }
   }
+}
+
+TEST_CASE("the first ^C stops a connect to a server that never answers", "[cli][interrupt][bounds]") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 8) == 0);  // the handshake completes; nobody ever answers
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  rbtest::TempDir dir;
+  dir.write("migrations/0001_a.sql", "SELECT 1;\n");
+  const pid_t pid = spawn_runbook(
+      dir, {"apply.lua", "--yes"},
+      {"DATABASE_URL=postgresql://u@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/db", "PGCONNECT_TIMEOUT=60"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto signalled_at = std::chrono::steady_clock::now();
+  REQUIRE(kill(pid, SIGINT) == 0);
+  int status = 0;
+  const bool exited = wait_within(pid, std::chrono::seconds(5), status);
+  ::close(fd);
+  const std::string output = rbtest::read_file(dir.path() + "/output.txt");
+  INFO(output);
+  REQUIRE(exited);  // well before the 60 s connect timeout
+  CHECK(std::chrono::steady_clock::now() - signalled_at < std::chrono::seconds(5));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  CHECK(output.find("interrupted (^C) while connecting") != std::string::npos);
 }
