@@ -20,7 +20,7 @@ const char* kExitCodes =
     "  1  a step failed (SQL error, command failed, ...)\n"
     "  2  usage or configuration error (bad option, parameter, runbook or environments file)\n"
     "  3  aborted (confirmation refused or missing, a requirement of the plan unmet, lock not acquired,\n"
-    "     the ledger moved since the plan, interrupted)\n"
+    "     the ledger moved since the plan, interrupted by ^C, SIGTERM or SIGHUP, --timeout passed)\n"
     "  4  verification failed (parity FAIL, post-verify FAIL, drift, a saved --plan that no longer matches)\n";
 
 void setup_logging(int verbosity, bool color) {
