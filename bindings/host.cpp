@@ -569,7 +569,7 @@ int run_runbook(const HostOptions& options) {
     const auto& rec = p.state.journal->record();
     if (!p.state.journal->json_path().empty())
       say(p.state, "info", "run record: " + p.state.journal->json_path() + " and " + p.state.journal->markdown_path());
-    if (options.json) std::cout << p.state.redactor.apply(rec.dump(2)) << std::endl;
+    if (options.json) std::cout << p.state.redactor.apply(rec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << std::endl;
     else if (options.verbosity >= 0 && code == 0 && !rec["migrations"].empty())
       std::cerr << p.state.redactor.apply(p.state.journal->markdown());
   }

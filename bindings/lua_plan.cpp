@@ -321,7 +321,7 @@ int plan_save(lua_State* L) {
   const std::string path = check_string(L, 2);
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw ConfigError("--plan-out " + path + ": cannot write the file");
-  out << migrations::to_json(plan).dump(2) << "\n";
+  out << migrations::to_json(plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   if (!out.flush()) throw StepError("--plan-out " + path + ": writing failed");
   return 0;
 }

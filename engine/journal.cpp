@@ -156,7 +156,7 @@ std::string Journal::markdown() const {
   if (r.contains("parameters") && r["parameters"].is_object() && !r["parameters"].empty()) {
     md += "\n## Parameters\n\n| Name | Value |\n|---|---|\n";
     for (auto it = r["parameters"].begin(); it != r["parameters"].end(); ++it)
-      md += "| " + it.key() + " | " + md_cell(it.value().is_string() ? it.value().get<std::string>() : it.value().dump()) + " |\n";
+      md += "| " + it.key() + " | " + md_cell(it.value().is_string() ? it.value().get<std::string>() : it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) + " |\n";
   }
   md += "\n## Steps\n\n| # | Step | Status | Time |\n|---|---|---|---|\n";
   int n = 0;
@@ -201,7 +201,9 @@ void redact_values(nlohmann::json& j, const Redactor& r) {
 void Journal::write_record() {
   if (dir_.empty()) return;
   if (redactor_) redact_values(record_, *redactor_);
-  files::write_private(json_path(), record_.dump(2) + "\n");
+  // A value that is not UTF-8 (a --set value, a command's output) is written with U+FFFD, never
+  // a reason for the record, or the run, to fail.
+  files::write_private(json_path(), record_.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   files::write_private(markdown_path(), markdown());
 }
 
@@ -245,7 +247,7 @@ void Journal::write_final_compact() {
   std::string last_error;
   for (auto* candidate : {&compact, &minimal}) {
     if (redactor_) redact_values(*candidate, *redactor_);
-    const std::string json = candidate->dump(2) + "\n";
+    const std::string json = candidate->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     for (const bool in_place : {false, true}) {
       try {
         if (in_place) files::overwrite_private(json_path(), json);
