@@ -1,0 +1,3 @@
+return {
+  staging = { database_env = "FUZZ_DATABASE_URL" },
+}

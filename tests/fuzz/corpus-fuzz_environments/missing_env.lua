@@ -1,0 +1,1 @@
+return { prod = { database_env = "PROD_DATABASE_URL" } }

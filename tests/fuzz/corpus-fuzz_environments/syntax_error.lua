@@ -1,0 +1,2 @@
+return {
+  staging = { database_env = "FUZZ_DATABASE_URL",
