@@ -44,7 +44,7 @@ rb::db::ConnectOptions admin_options(const std::string& dbname) {
 CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
                   const std::string& cwd, const std::string& stdin_data) {
   rb::Command c;
-  c.argv.push_back(RUNBOOK_BINARY);
+  c.argv.push_back(runbook_binary());
   c.argv.insert(c.argv.end(), args.begin(), args.end());
   c.env = env;
   c.env.emplace("NO_COLOR", "1");

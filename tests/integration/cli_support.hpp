@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for tests that run the real `runbook` binary against the real PostgreSQL server
 // started by scripts/test (libpq variables PGHOST, PGPORT, PGUSER).
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,6 +11,13 @@
 #include "tests/support/temp_dir.hpp"
 
 namespace rbtest {
+
+// The runbook binary the tests run: RUNBOOK_TEST_BINARY when set (scripts/test-sanitized points
+// it at the ASan build), else the one built beside the tests.
+inline const char* runbook_binary() {
+  const char* b = std::getenv("RUNBOOK_TEST_BINARY");
+  return b && *b ? b : RUNBOOK_BINARY;
+}
 
 struct CliResult {
   int code = -1;

@@ -41,7 +41,7 @@ TEST_CASE("^C cancels the migration in flight, which rolls back whole; exit code
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::vector<std::string> args{RUNBOOK_BINARY, "apply.lua", "--yes", "--journal", dir.path() + "/journal"};
+  std::vector<std::string> args{rbtest::runbook_binary(), "apply.lua", "--yes", "--journal", dir.path() + "/journal"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -111,7 +111,7 @@ pid_t spawn_runbook(const rbtest::TempDir& dir, const std::vector<std::string>& 
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::vector<std::string> args{RUNBOOK_BINARY};
+  std::vector<std::string> args{rbtest::runbook_binary()};
   args.insert(args.end(), runbook_args.begin(), runbook_args.end());
   args.insert(args.end(), {"--journal", dir.path() + "/journal"});
   std::vector<char*> argv;
@@ -455,7 +455,7 @@ TEST_CASE("a step that runs out of memory fails naming it, and the failure handl
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
     const std::string journal = dir.path() + "/journal";
-    execl(RUNBOOK_BINARY, RUNBOOK_BINARY, "looper.lua", "--journal", journal.c_str(), static_cast<char*>(nullptr));
+    execl(rbtest::runbook_binary(), rbtest::runbook_binary(), "looper.lua", "--journal", journal.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   int status = 0;
