@@ -11,6 +11,7 @@
 #include "bindings/lua_db.hpp"
 #include "bindings/lua_support.hpp"
 #include "engine/apply.hpp"
+#include "engine/files.hpp"
 #include "engine/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -319,10 +320,12 @@ int plan_locked(lua_State* L) {
 int plan_save(lua_State* L) {
   const auto& plan = check_plan(L, 1);
   const std::string path = check_string(L, 2);
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw ConfigError("--plan-out " + path + ": cannot write the file");
-  out << migrations::to_json(plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  if (!out.flush()) throw StepError("--plan-out " + path + ": writing failed");
+  // 0600 and atomic, like the run record: a plan names the database, its files and findings.
+  try {
+    files::write_private(path, migrations::to_json(plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  } catch (const std::exception& e) {
+    throw ConfigError("--plan-out " + path + ": " + e.what());
+  }
   return 0;
 }
 

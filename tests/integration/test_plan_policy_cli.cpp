@@ -168,6 +168,9 @@ TEST_CASE("--plan-out then --plan: an edited file, a moved ledger or another dat
   INFO(out.all());
   REQUIRE(out.code == 0);
   const auto saved = nlohmann::json::parse(rbtest::read_file(plan));
+  // Private like the run record (issue 9): it names the database, the files and the findings.
+  CHECK((std::filesystem::status(plan).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
   CHECK(saved["format"] == "runbook-plan/1");
   CHECK(saved["migrations"].size() == 1);
   CHECK(saved["migrations"][0]["name"] == "0004_change.sql");
