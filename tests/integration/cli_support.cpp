@@ -58,6 +58,23 @@ CliResult run_cli(const std::vector<std::string>& args, const std::map<std::stri
   return CliResult{r.exit_code, r.out, r.err};
 }
 
+SilentServer::SilentServer() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 8) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  port_ = ntohs(addr.sin_port);
+}
+
+SilentServer::~SilentServer() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 CliResult run_runbook(const TempDir& dir, const TempDatabase& db, const std::string& runbook,
                       const std::vector<std::string>& extra, std::map<std::string, std::string> env) {
   std::vector<std::string> args{runbook, "--journal", dir.path() + "/journal"};

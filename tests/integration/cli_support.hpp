@@ -19,6 +19,22 @@ inline const char* runbook_binary() {
   return b && *b ? b : RUNBOOK_BINARY;
 }
 
+// A TCP listener on 127.0.0.1 that never answers: the kernel completes the handshake, nobody
+// ever reads (a server that hangs). Closed when the object goes away.
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  int port() const { return port_; }
+  std::string url() const { return "postgresql://u@127.0.0.1:" + std::to_string(port_) + "/db"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 struct CliResult {
   int code = -1;
   std::string out, err;

@@ -601,26 +601,17 @@ TEST_CASE("a lost connection names the migration, and a new session says what co
 }
 
 TEST_CASE("the first ^C stops a connect to a server that never answers", "[cli][interrupt][bounds]") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 8) == 0);  // the handshake completes; nobody ever answers
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  rbtest::SilentServer silent;
   rbtest::TempDir dir;
   dir.write("migrations/0001_a.sql", "SELECT 1;\n");
   const pid_t pid = spawn_runbook(
       dir, {"apply.lua", "--yes"},
-      {"DATABASE_URL=postgresql://u@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/db", "PGCONNECT_TIMEOUT=60"});
+      {"DATABASE_URL=" + silent.url(), "PGCONNECT_TIMEOUT=60"});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const auto signalled_at = std::chrono::steady_clock::now();
   REQUIRE(kill(pid, SIGINT) == 0);
   int status = 0;
   const bool exited = wait_within(pid, std::chrono::seconds(5), status);
-  ::close(fd);
   const std::string output = rbtest::read_file(dir.path() + "/output.txt");
   INFO(output);
   REQUIRE(exited);  // well before the 60 s connect timeout

@@ -303,17 +303,8 @@ TEST_CASE("an existing shared backup_dir (1777) keeps its mode; the backup in it
 
 // issue 9: a server that accepts TCP and never answers hung the run until it was killed.
 TEST_CASE("connecting to a server that never answers fails with the connect timeout", "[cli][bounds]") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 8) == 0);  // the kernel completes the handshake; nobody ever reads
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  const std::string url = "postgresql://u@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/db";
+  rbtest::SilentServer silent;
+  const std::string url = silent.url();
   TempDir dir;
   dir.write("migrations/0001_a.sql", "SELECT 1;\n");
   const auto start = std::chrono::steady_clock::now();
@@ -322,7 +313,6 @@ TEST_CASE("connecting to a server that never answers fails with the connect time
   unsetenv("PGCONNECT_TIMEOUT");
   auto r = run_cli({"apply.lua", "--yes"}, {{"DATABASE_URL", url}}, dir.path());
   const auto took = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
-  ::close(fd);
   INFO(r.all());
   CHECK(r.code != 0);
   CHECK(r.err.find("timeout") != std::string::npos);
