@@ -33,7 +33,9 @@ inline void keep_transcript(const std::string& header, const std::string& conten
   out << "==== " << header << "\n" << content << "\n";
 }
 
-// A password a test hands to runbook: the scan looks for it (and its percent-encoded form).
+// A password a test hands to runbook: the scan looks for it (and its percent-encoded form). A
+// test's own input files are kept too, so a secret a test writes into a file on purpose (a
+// credentials file to be refused) must be another string than the registered ones.
 inline void register_secret(const std::string& secret) {
   const char* d = transcripts_dir();
   if (!d) return;

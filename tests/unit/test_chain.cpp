@@ -650,7 +650,7 @@ TEST_CASE("postgrator: <version>.do.<name>.sql paired with .undo. by version, nu
 
 TEST_CASE("a migration that is a symlink out of the directory is refused naming both paths", "[chain]") {
   TempDir d, outside;
-  const std::string secret = outside.write("credentials", "password=S3cretPw\n");
+  const std::string secret = outside.write("credentials", "password=Cr3dFileOnly\n");
   d.write("0001_a.sql", "SELECT 1;");
   REQUIRE(symlink(secret.c_str(), (d.str() + "/0002_b.sql").c_str()) == 0);
   const std::string msg = config_error([&] { load_chain(d.str()); });
