@@ -284,6 +284,18 @@ BackupProof verify_backup(const std::string& path) {
   if (r.exit_code != 0 || r.out.find("; Archive created at") == std::string::npos)
     throw StepError("backup " + path + " is not a readable pg_dump custom-format archive (pg_restore --list: " +
                     (r.err.empty() ? "exit " + std::to_string(r.exit_code) : r.err.substr(0, 300)) + ")");
+  // The table of contents is at the start of the archive: a dump cut short (disk full, a
+  // killed pg_dump, a broken pipe to object storage) still lists. Reading every data block,
+  // as a restore would, is what proves it whole.
+  Command read_all;
+  read_all.argv = {"pg_restore", "--file=/dev/null", path};
+  read_all.timeout_s = 6 * 3600;
+  const auto whole = run_command(read_all);
+  if (whole.exit_code != 0)
+    throw StepError("backup " + path + " is incomplete or corrupt: its table of contents lists, but reading it whole "
+                    "fails (pg_restore --file=/dev/null: " +
+                    (whole.err.empty() ? "exit " + std::to_string(whole.exit_code) : whole.err.substr(0, 300)) +
+                    "). Nothing was applied; check the disk and pg_dump, then run again.");
   BackupProof p;
   p.path = path;
   p.sha256 = sha256_file_hex(path);

@@ -42,7 +42,7 @@ return runbook.define {
     -- must run too.
     runbook.gate("pause", "Pause workers and enter maintenance mode (environment hooks), if the policy asks and anything is pending",
       migrate.when_pending(hooks.pause)),
-    runbook.gate("backup", "pg_dump -Fc, verified with pg_restore --list, size and SHA-256 recorded, if anything is pending",
+    runbook.gate("backup", "pg_dump -Fc, read back whole with pg_restore, size and SHA-256 recorded, if anything is pending",
       migrate.when_pending(backup.take)),
     runbook.step("apply", "Apply exactly the plan; the engine refuses if the policy's requirements were not met", migrate.apply),
     runbook.step("verify", "Post-verify: parity, connections, long transactions, invalid indexes, expected objects, health", checks.verify_all),

@@ -1,4 +1,4 @@
--- Backups (seeds 001 and 004): pg_dump in custom format, verified with pg_restore --list,
+-- Backups (seeds 001 and 004): pg_dump in custom format, read back whole by pg_restore,
 -- size and SHA-256 recorded in the run record; restore into a fresh database and switch.
 local shell = require "shell"
 local db = require "db"
@@ -62,7 +62,7 @@ function M.dump(ctx, file)
     database = name, database_size = size, toc_entries = entries,
   }
   ctx:record("backup", b)
-  ctx:log("backup %s: %s, sha256 %s, %d archive entries (verified with pg_restore --list)",
+  ctx:log("backup %s: %s, sha256 %s, %d archive entries (read back whole: pg_restore --list and --file=/dev/null)",
     file, report.bytes(b.size), b.sha256, entries)
   return b
 end

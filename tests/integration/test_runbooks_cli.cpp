@@ -923,3 +923,43 @@ TEST_CASE("apply.lua composed with insert_before and replace runs the new step i
   REQUIRE(dumps.size() == 1);
   CHECK(std::filesystem::path(dumps[0]).filename().string().rfind("custom-", 0) == 0);
 }
+
+// issue 10: a pg_dump that wrote only part of the archive was reported "verified with
+// pg_restore --list" (which reads only the table of contents at its start) and the migration
+// ran. The archive is read back whole before anything is applied.
+TEST_CASE("a pg_dump that truncates its archive makes apply-prod fail at the backup step, nothing applied",
+          "[runbooks][backup][truncated]") {
+  TempDir dir;
+  TempDatabase db;
+  rbtest::psql(db, "CREATE TABLE payload (id int, body text);"
+                   "INSERT INTO payload SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 20000) g");
+  dir.write("migrations/0001_a.sql", "CREATE TABLE a (id int);\n");
+  // The real pg_dump, then the archive cut to 60 % of its size (the table of contents survives).
+  const std::string fake = dir.write("fakebin/pg_dump",
+                                     "#!/bin/sh\n"
+                                     "set -e\n"
+                                     "file=''\n"
+                                     "for a in \"$@\"; do case \"$a\" in --file=*) file=\"${a#--file=}\";; esac; done\n"
+                                     "PATH=\"$REAL_PATH\" pg_dump \"$@\"\n"
+                                     "size=$(stat -c %s \"$file\")\n"
+                                     "truncate -s $((size * 6 / 10)) \"$file\"\n");
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  const std::string path = std::getenv("PATH");
+  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"},
+                               {{"PATH", dir.path() + "/fakebin:" + path}, {"REAL_PATH", path}});
+  INFO(r.all());
+  CHECK(r.code == 1);
+  CHECK(r.err.find("step backup") != std::string::npos);
+  CHECK(r.err.find("is incomplete or corrupt: its table of contents lists, but reading it whole fails") !=
+        std::string::npos);
+  CHECK(r.err.find("Nothing was applied") != std::string::npos);
+  CHECK(db.count("SELECT count(*) FROM pg_class WHERE relname = 'a'") == 0);
+  CHECK((db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'") == 0 ||
+         db.count("SELECT count(*) FROM schema_migrations") == 0));
+  // The same run with the real pg_dump backs up, reads it back and applies.
+  auto ok = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"});
+  INFO(ok.all());
+  CHECK(ok.code == 0);
+  CHECK(ok.err.find("read back whole") != std::string::npos);
+  CHECK(db.count("SELECT count(*) FROM pg_class WHERE relname = 'a'") == 1);
+}
