@@ -59,7 +59,7 @@ TEST_CASE("^C cancels the migration in flight, which rolls back whole; exit code
   REQUIRE(rc == 0);
 
   // Wait until the slow migration is running, then interrupt the runner we started.
-  for (int i = 0; i < 200 && db.count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' "
+  for (int i = 0; i < 200 && db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%' "
                                       "AND pid <> pg_backend_pid()") == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto interrupted_at = std::chrono::steady_clock::now();
@@ -249,7 +249,7 @@ TEST_CASE("^C during apply-prod's pg_dump stops it within 5 s: exit 3, record in
   const pid_t pid = spawn_runbook(dir, {"apply-prod.lua", "--confirm", "PROD-OK"}, {"DATABASE_URL=" + db.url()});
   bool dumping = false;
   for (int i = 0; i < 300 && !dumping; ++i) {
-    dumping = db.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'") > 0;
+    dumping = db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump' AND wait_event_type = 'Lock'") > 0;
     if (!dumping) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (!dumping) kill(pid, SIGKILL);
@@ -265,7 +265,7 @@ TEST_CASE("^C during apply-prod's pg_dump stops it within 5 s: exit 3, record in
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 3);
   holder.run_script("ROLLBACK");
-  CHECK(db.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump'") == 0);
+  CHECK(db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump'") == 0);
   CHECK(db.count("SELECT to_regclass('public.u') IS NULL") == 1);
   CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
   nlohmann::json rec;
@@ -294,7 +294,7 @@ TEST_CASE("two concurrent apply-prod runs: the one without the lock runs no hook
   const pid_t first = spawn_runbook(dir, {"apply-prod.lua", "--env", "first", "--confirm", "PROD-OK"}, env);
   bool applying = false;
   for (int i = 0; i < 300 && !applying; ++i) {
-    applying = db.count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()") > 0;
+    applying = db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()") > 0;
     if (!applying) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (!applying) kill(first, SIGKILL);
@@ -498,7 +498,7 @@ TEST_CASE("a CREATE INDEX CONCURRENTLY cut off by SIGKILL and a lost backend is 
   dir.write("migrations/0003_after.sql", "CREATE TABLE after_index (id int);\n");
   const std::string url = "DATABASE_URL=" + db.url();
   const std::string in_flight =
-      "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' AND pid <> pg_backend_pid()";
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CREATE INDEX CONCURRENTLY%' AND pid <> pg_backend_pid()";
   const std::string row = "SELECT status || ' ' || statements_done || ' ' || failed_statement FROM schema_migrations "
                           "WHERE filename = '0002_items_slow_index.sql'";
   const std::string valid = "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('items_slow') AND indisvalid";
@@ -521,7 +521,7 @@ TEST_CASE("a CREATE INDEX CONCURRENTLY cut off by SIGKILL and a lost backend is 
   REQUIRE(kill(pid, SIGKILL) == 0);
   int status = 0;
   waitpid(pid, &status, 0);
-  rbtest::psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%'"
+  rbtest::psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CREATE INDEX CONCURRENTLY%'"
                    " AND pid <> pg_backend_pid()");
   for (int i = 0; i < 200 && db.count(in_flight) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK(rbtest::psql(db, row) == "running 1 2\n");
@@ -579,11 +579,11 @@ TEST_CASE("a lost connection names the migration, and a new session says what co
       dir.write("migrations/0001_first.sql", "CREATE TABLE first (id int);\n");
       dir.write("migrations/" + c.file, c.sql);
       const std::string sleeping =
-          "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()";
+          "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()";
       const pid_t pid = spawn_runbook(dir, {"apply.lua", "--yes"}, {"DATABASE_URL=" + db.url()});
       for (int i = 0; i < 300 && db.count(sleeping) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
       REQUIRE(db.count(sleeping) == 1);
-      rbtest::psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%'"
+      rbtest::psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%'"
                        " AND pid <> pg_backend_pid()");
       int status = 0;
       REQUIRE(wait_within(pid, std::chrono::seconds(30), status));
