@@ -153,12 +153,11 @@ end
 -- A time limit ("30s", "10min", "2h"): nil when absent, the seconds otherwise.
 local function check_timeout(value, what)
   if value == nil then return nil end
-  local n, unit = tostring(value):match("^(%d+)%s*(%a+)$")
-  local scale = { ms = 0.001, s = 1, min = 60, h = 3600, d = 86400 }
-  if not n or not scale[unit] or tonumber(n) == 0 then
+  local ok, seconds = pcall(M.seconds, value)
+  if not ok or seconds <= 0 then
     raise_config(string.format("%s: timeout %q is not a duration such as 30s, 10min or 2h", what, tostring(value)))
   end
-  return tonumber(n) * scale[unit]
+  return seconds
 end
 
 local function check_step(s, where)
