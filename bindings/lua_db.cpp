@@ -7,6 +7,8 @@
 
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
+#include "engine/ephemeral.hpp"
+#include "engine/shadow.hpp"
 
 extern "C" {
 #include <libpq-fe.h>
@@ -16,6 +18,7 @@ namespace rb::lua {
 namespace {
 
 constexpr const char* kConnType = "rb.db.conn";
+constexpr const char* kClusterType = "rb.db.ephemeral";
 
 struct ConnHandle {
   db::Connection* conn;  // owned; nullptr once closed
@@ -81,6 +84,15 @@ void push_rows(lua_State* L, const db::Result& r) {
   }
 }
 
+int push_connection(lua_State* L, const db::ConnectOptions& o) {
+  auto* h = static_cast<ConnHandle*>(lua_newuserdata(L, sizeof(ConnHandle)));  // [ud]
+  h->conn = nullptr;
+  luaL_getmetatable(L, kConnType);
+  lua_setmetatable(L, -2);
+  h->conn = new db::Connection(o);
+  return 1;
+}
+
 // db.connect{ url=, application_name=, lock_timeout=, statement_timeout=, read_only= }
 int db_connect(lua_State* L) {
   require_effects(services(L).mode, "db.connect");  // inert (--describe/--list): no session at all
@@ -99,13 +111,112 @@ int db_connect(lua_State* L) {
   // refuses writes (a rehearsal's own BEGIN READ WRITE ... ROLLBACK is the one exception).
   if (!changes_allowed(services(L).mode)) o.read_only = true;
   register_password(L, o.conninfo);
-  auto* h = static_cast<ConnHandle*>(lua_newuserdata(L, sizeof(ConnHandle)));  // [ud]
-  h->conn = nullptr;
-  luaL_getmetatable(L, kConnType);
+  return push_connection(L, o);
+}
+
+// An ephemeral cluster (engine/ephemeral.hpp), stopped and deleted by cluster:stop(), by the
+// garbage collector, and when the host closes the Lua state at the end of the run.
+struct ClusterHandle {
+  ephemeral::Cluster* cluster;  // owned; nullptr once stopped
+};
+
+ephemeral::Cluster& check_cluster(lua_State* L, int index) {
+  auto* h = static_cast<ClusterHandle*>(luaL_checkudata(L, index, kClusterType));
+  if (!h->cluster) luaL_error(L, "the ephemeral cluster was stopped");
+  return *h->cluster;
+}
+
+// db.ephemeral{ version = 15, bin_dir = } -> cluster: initdb + pg_ctl, a private unix socket.
+int db_ephemeral(lua_State* L) {
+  require_effects(services(L).mode, "db.ephemeral");
+  ephemeral::StartOptions o;
+  if (lua_istable(L, 1)) {
+    o.major = static_cast<int>(opt_number_field(L, 1, "version", 0));
+    o.bin_dir = opt_string_field(L, 1, "bin_dir", "");
+  }
+  auto* h = static_cast<ClusterHandle*>(lua_newuserdata(L, sizeof(ClusterHandle)));  // [ud]
+  h->cluster = nullptr;
+  luaL_getmetatable(L, kClusterType);
   lua_setmetatable(L, -2);
-  h->conn = new db::Connection(o);
+  h->cluster = new ephemeral::Cluster(o);
   return 1;
 }
+
+// cluster:connect([dbname]) -> connection that changes the cluster for real in every mode.
+int cluster_connect(lua_State* L) {
+  auto& c = check_cluster(L, 1);
+  db::ConnectOptions o;
+  o.conninfo = c.conninfo(luaL_optstring(L, 2, "postgres"));
+  o.application_name = "runbook (ephemeral)";
+  o.private_cluster = true;
+  return push_connection(L, o);
+}
+
+// cluster:load_schema_of(conn, {data = {"schema.table", ...}}) -> {database=, data_tables=, ms=}
+int cluster_load_schema_of(lua_State* L) {
+  auto& c = check_cluster(L, 1);
+  auto& target = check_connection(L, 2);
+  std::vector<std::string> tables;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "data");
+    if (lua_istable(L, -1))
+      for (int i = 1;; ++i) {
+        lua_rawgeti(L, -1, i);
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
+        tables.push_back(check_string(L, -1));
+        lua_pop(L, 1);
+      }
+    lua_pop(L, 1);
+  }
+  const auto copy = shadow::copy_schema(target, c, tables);
+  lua_createtable(L, 0, 3);
+  push_string_field(L, "database", copy.database);
+  lua_createtable(L, static_cast<int>(copy.data_tables.size()), 0);
+  for (std::size_t i = 0; i < copy.data_tables.size(); ++i) {
+    lua_pushstring(L, copy.data_tables[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "data_tables");
+  lua_pushnumber(L, copy.ms);
+  lua_setfield(L, -2, "ms");
+  return 1;
+}
+
+// cluster:info() -> {version=, major=, bin_dir=, dir=}
+int cluster_info(lua_State* L) {
+  auto& c = check_cluster(L, 1);
+  lua_createtable(L, 0, 4);
+  push_string_field(L, "version", c.server().version);
+  lua_pushnumber(L, c.server().major);
+  lua_setfield(L, -2, "major");
+  push_string_field(L, "bin_dir", c.server().bin_dir);
+  push_string_field(L, "dir", c.dir());
+  return 1;
+}
+
+// Idempotent; also the __gc, so it never raises.
+int cluster_stop(lua_State* L) {
+  auto* h = static_cast<ClusterHandle*>(luaL_checkudata(L, 1, kClusterType));
+  delete h->cluster;
+  h->cluster = nullptr;
+  return 0;
+}
+
+int cluster_tostring(lua_State* L) {
+  auto* h = static_cast<ClusterHandle*>(luaL_checkudata(L, 1, kClusterType));
+  const std::string s = h->cluster ? "ephemeral PostgreSQL " + h->cluster->server().version + " in " + h->cluster->dir()
+                                   : "ephemeral PostgreSQL (stopped)";
+  lua_pushstring(L, s.c_str());
+  return 1;
+}
+
+const luaL_Reg kClusterMethods[] = {
+    {"connect", guarded<cluster_connect>},
+    {"load_schema_of", guarded<cluster_load_schema_of>},
+    {"info", guarded<cluster_info>},
+    {"stop", cluster_stop},
+    {nullptr, nullptr},
+};
 
 int conn_query(lua_State* L) {
   auto& c = check_connection(L, 1);
@@ -270,6 +381,7 @@ int db_with_database(lua_State* L) {
 
 const luaL_Reg kDbFunctions[] = {
     {"connect", guarded<db_connect>},
+    {"ephemeral", guarded<db_ephemeral>},
     {"with_database", guarded<db_with_database>},
     {"split_password", guarded<db_split_password>},
     {nullptr, nullptr},
@@ -294,6 +406,16 @@ int open_db(lua_State* L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);   // []
+  if (luaL_newmetatable(L, kClusterType)) {
+    lua_newtable(L);
+    set_functions(L, kClusterMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, cluster_stop);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, guarded<cluster_tostring>);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
   lua_newtable(L); // [db]
   set_functions(L, kDbFunctions);
   return 1;

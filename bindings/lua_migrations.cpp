@@ -1,5 +1,6 @@
 // require "migrations": chains, status/parity, apply, rollback, resolve, baseline.
 // Progress goes to the operator and every migration to the run record.
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -28,11 +29,6 @@ migrations::LedgerName ledger_name(lua_State* L, int opts) {
   return migrations::LedgerName::parse(opt_string_field(L, opts, "ledger", ""));
 }
 
-
-void push_string_field(lua_State* L, const char* key, const std::string& value) {
-  lua_pushlstring(L, value.data(), value.size());
-  lua_setfield(L, -2, key);
-}
 
 void push_migration(lua_State* L, const migrations::Migration& m) {
   lua_createtable(L, 0, 6);
@@ -115,6 +111,18 @@ std::string ms_text(double ms) {
   return buf;
 }
 
+// " — ACCESS EXCLUSIVE on public.users (rewritten), ..." for the locks of existing tables.
+std::string effects_text(const migrations::Effects& e) {
+  std::string text;
+  for (const auto& l : e.locks) {
+    if (l.created) continue;  // a table the migration made itself: nobody else waits on it
+    const bool rewritten = std::find(e.rewritten.begin(), e.rewritten.end(), l.relation) != e.rewritten.end();
+    text += (text.empty() ? " — " : ", ") + l.mode + " on " + l.relation + (rewritten ? " (rewritten)" : "") +
+            (l.sampled ? " (sampled)" : "");
+  }
+  return text;
+}
+
 // Progress lines and run-record events shared by apply and rollback.
 migrations::ApplyObserver observer_for(Services& s) {
   migrations::ApplyObserver obs;
@@ -138,10 +146,20 @@ migrations::ApplyObserver observer_for(Services& s) {
       s.say("  [" + std::to_string(counter->first) + "/" + std::to_string(counter->second) + "] " + o.name + " " +
             o.status + (o.ms > 0 ? " in " + ms_text(o.ms) : "") +
             (o.retries ? " after " + std::to_string(o.retries) + " lock retries" : "") +
-            (o.transactional || o.status != "applied" ? "" : " (outside a transaction)"));
-    if (s.record)
-      s.record("migration", {{"name", o.name}, {"version", o.version}, {"sha256", o.sha256}, {"status", o.status},
-                             {"ms", o.ms}, {"transactional", o.transactional}, {"retries", o.retries}});
+            (o.transactional || (o.status != "applied" && o.status != "rehearsed") ? "" : " (outside a transaction)") +
+            effects_text(o.effects));
+    if (s.record) {
+      nlohmann::json event{{"name", o.name}, {"version", o.version}, {"sha256", o.sha256}, {"status", o.status},
+                           {"ms", o.ms}, {"transactional", o.transactional}, {"retries", o.retries}};
+      if (!o.effects.locks.empty() || !o.effects.rewritten.empty()) {
+        nlohmann::json locks = nlohmann::json::array();
+        for (const auto& l : o.effects.locks)
+          locks.push_back({{"relation", l.relation}, {"mode", l.mode}, {"created", l.created}, {"sampled", l.sampled}});
+        event["locks"] = locks;
+        event["rewritten"] = o.effects.rewritten;
+      }
+      s.record("migration", event);
+    }
   };
   obs.interrupted = [&s] { return s.interrupted && s.interrupted(); };
   return obs;
@@ -160,6 +178,27 @@ void push_outcomes(lua_State* L, const migrations::ApplyResult& r) {
     lua_setfield(L, -2, "ms");
     lua_pushboolean(L, o.transactional);
     lua_setfield(L, -2, "transactional");
+    if (!o.effects.locks.empty() || !o.effects.rewritten.empty()) {
+      lua_createtable(L, static_cast<int>(o.effects.locks.size()), 0);
+      for (std::size_t k = 0; k < o.effects.locks.size(); ++k) {
+        const auto& lock = o.effects.locks[k];
+        lua_createtable(L, 0, 4);
+        push_string_field(L, "relation", lock.relation);
+        push_string_field(L, "mode", lock.mode);
+        lua_pushboolean(L, lock.created);
+        lua_setfield(L, -2, "created");
+        lua_pushboolean(L, lock.sampled);
+        lua_setfield(L, -2, "sampled");
+        lua_rawseti(L, -2, static_cast<int>(k + 1));
+      }
+      lua_setfield(L, -2, "locks");
+      lua_createtable(L, static_cast<int>(o.effects.rewritten.size()), 0);
+      for (std::size_t k = 0; k < o.effects.rewritten.size(); ++k) {
+        lua_pushlstring(L, o.effects.rewritten[k].data(), o.effects.rewritten[k].size());
+        lua_rawseti(L, -2, static_cast<int>(k + 1));
+      }
+      lua_setfield(L, -2, "rewritten");
+    }
     lua_rawseti(L, -2, static_cast<int>(i + 1));
   }
 }
@@ -285,7 +324,9 @@ int mig_status(lua_State* L) {
 }
 
 // migrations.apply(conn, chain, plan, {lock_timeout=, statement_timeout=, lock_wait=,
-//                   lock_retries=, retry_backoff=}) -> outcomes, status_before
+//                   lock_retries=, retry_backoff=, record_effects=}) -> outcomes, status_before
+// (record_effects: each outcome gets locks = {{relation=, mode=, created=, sampled=}} and
+// rewritten = {tables}; on a connection to an ephemeral cluster the apply is real in every mode)
 // Applies exactly the plan, or refuses (see engine/apply.hpp).
 int mig_apply(lua_State* L) {
   auto& conn = check_connection(L, 1);
@@ -300,8 +341,9 @@ int mig_apply(lua_State* L) {
     o.lock_wait_s = opt_number_field(L, 4, "lock_wait", 60);
     o.lock_retries = static_cast<int>(opt_number_field(L, 4, "lock_retries", 3));
     o.retry_backoff_s = opt_number_field(L, 4, "retry_backoff", 1);
+    o.record_effects = opt_bool_field(L, 4, "record_effects", false);
   }
-  o.mode = s.mode;
+  o.mode = mode_on(s.mode, conn.options().private_cluster);
   o.run_id = s.run_id;
   o.applied_by = s.operator_name;
   migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger), &chain);
@@ -324,7 +366,7 @@ int mig_rollback(lua_State* L) {
     o.lock_wait_s = opt_number_field(L, 4, "lock_wait", 60);
   }
   auto& s = services(L);
-  o.mode = s.mode;
+  o.mode = mode_on(s.mode, conn.options().private_cluster);
   migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger), &chain);
   const auto result = migrations::rollback(conn, ledger, chain, plan, consent, o, observer_for(s));
   push_outcomes(L, result);

@@ -88,6 +88,11 @@ void set_functions(lua_State* L, const luaL_Reg* functions) {
   }
 }
 
+void push_string_field(lua_State* L, const char* key, const std::string& value) {
+  lua_pushlstring(L, value.data(), value.size());
+  lua_setfield(L, -2, key);
+}
+
 std::string check_string(lua_State* L, int index) {
   size_t len = 0;
   const char* s = luaL_checklstring(L, index, &len);

@@ -65,6 +65,8 @@ std::string check_string(lua_State* L, int index);
 std::string opt_string_field(lua_State* L, int table, const char* key, const std::string& fallback);
 double opt_number_field(lua_State* L, int table, const char* key, double fallback);
 bool opt_bool_field(lua_State* L, int table, const char* key, bool fallback);
+// t[key] = value for the table on top of the stack.
+void push_string_field(lua_State* L, const char* key, const std::string& value);
 // Pushes a JSON value as the corresponding Lua value (null -> nil). Throws StepError for a
 // document nested deeper than rb::kMaxJsonDepth (engine/json_depth.hpp).
 void push_json(lua_State* L, const nlohmann::json& value);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "engine/cancel.hpp"
@@ -467,7 +468,8 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     msg += "\n  Resolve the drift first (or set allow_drift to override deliberately).";
     throw VerifyError(msg);
   }
-  if (live || rehearse) refuse_unmet(plan, consent, live, rehearse ? "rehearse" : "apply");
+  // The run's own ephemeral cluster holds nobody's data: nothing there needs consent.
+  if ((live || rehearse) && !conn.options().private_cluster) refuse_unmet(plan, consent, live, rehearse ? "rehearse" : "apply");
 
   if (rehearse) {
     rehearse_migrations(conn, plan.migrations, o, obs, result);
@@ -475,13 +477,20 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
   }
 
   const auto& todo = plan.migrations;
+  std::unique_ptr<EffectsRecorder> effects;
+  if (live && o.record_effects && !todo.empty()) {
+    std::vector<std::string> ledgers{ledger.name().qualified()};
+    if (!ledger.name().tool_table.empty()) ledgers.push_back(ledger.name().tool_table);
+    effects = std::make_unique<EffectsRecorder>(conn, ledgers);
+  }
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const PlannedMigration& m = todo[i];
     if (cancelled(obs))
       throw AbortError("interrupted (" + cancel::reason() + ") before " + m.name + "; " + std::to_string(i) +
                        " migration(s) of this run are committed, " + std::to_string(todo.size() - i) + " not started");
     const sql::Script& script = m.script;
-    MigrationOutcome out{m.name, m.version, m.sha256, live ? "applied" : "would apply", 0, m.tx != TxMode::no_transaction, 0};
+    const char* done = conn.options().private_cluster ? "rehearsed" : "applied";  // a shadow is not the target
+    MigrationOutcome out{m.name, m.version, m.sha256, live ? done : "would apply", 0, m.tx != TxMode::no_transaction, 0};
     if (obs.starting) obs.starting(m, i, todo.size());
     if (!live) {
       if (obs.would_run) obs.would_run(m, plan_text(script, m.path, "records it in the ledger"));
@@ -489,6 +498,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       if (obs.finished) obs.finished(out);
       continue;
     }
+    if (effects) effects->begin(m.tx != TxMode::transactional);
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
     try {
@@ -503,6 +513,8 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       for (std::size_t k = 0; k < n; ++k) {
         const auto& stmt = script.statements[k];
         try {
+          // The locks of the file's own transaction, read before its COMMIT.
+          if (effects && in_block && stmt.closes_block) conn.run_script(effects->capture_sql());
           conn.run_script(stmt.text);
         } catch (const std::exception& e) {
           if (!conn.is_open()) throw;  // the session is gone: its running row says how far it got
@@ -592,9 +604,9 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       refuse_invalid_indexes(conn, ledger, m, label, o, out, result, obs);
       ledger.record_applied(m.name, m.version, m.sha256, static_cast<long long>(out.ms), o.applied_by, o.run_id);
     } else {
-      run_transactional(conn, label, script,
-                        ledger.insert_applied_sql(m.name, m.version, m.sha256, o.applied_by, o.run_id, true),
-                        o.lock_timeout, o.statement_timeout, o.lock_retries, o.retry_backoff_s, obs, out.retries);
+      auto ledger_sql = ledger.insert_applied_sql(m.name, m.version, m.sha256, o.applied_by, o.run_id, true);
+      if (effects) ledger_sql.push_back(effects->capture_sql());  // its locks, read before COMMIT
+      run_transactional(conn, label, script, ledger_sql, o.lock_timeout, o.statement_timeout, o.lock_retries, o.retry_backoff_s, obs, out.retries);
       out.ms = ms_since(start);
     }
     } catch (const std::exception& e) {
@@ -605,6 +617,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       if (cancelled(obs)) throw AbortError(message);
       throw StepError(message);
     }
+    if (effects) out.effects = effects->end();
     result.migrations.push_back(out);
     if (obs.finished) obs.finished(out);
   }

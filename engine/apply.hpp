@@ -9,6 +9,7 @@
 #include "engine/chain.hpp"
 #include "engine/db.hpp"
 #include "engine/ledger.hpp"
+#include "engine/migration_effects.hpp"
 #include "engine/mode.hpp"
 #include "engine/plan.hpp"
 #include "engine/status.hpp"
@@ -27,14 +28,19 @@ struct ApplyOptions {
   std::string applied_by;
   std::string run_id;
   int server_version = 150000;   // only for the policy-free overload
+  // Record each migration's table locks and rewrites (engine/migration_effects.hpp): a shadow
+  // rehearsal, where the extra catalog reads cost nothing that matters.
+  bool record_effects = false;
 };
 
 struct MigrationOutcome {
   std::string name, version, sha256;
-  std::string status;  // "applied", "would apply", "failed", "dirty", "rolled back", "would roll back"
+  std::string status;  // "applied", "would apply", "failed", "dirty", "rolled back", "would roll back",
+                       // "rehearsed" (in a rolled-back transaction, or applied on a shadow)
   double ms = 0;
   bool transactional = true;
   int retries = 0;
+  Effects effects;  // with ApplyOptions::record_effects
 };
 
 // Progress and plan output; every callback is optional.

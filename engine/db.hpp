@@ -18,6 +18,9 @@ struct ConnectOptions {
   bool read_only = false;         // dry-run: the server itself refuses writes
   std::string lock_timeout;       // e.g. "5s"; empty = server default
   std::string statement_timeout;  // e.g. "15min"
+  // A database of this run's own ephemeral cluster (engine/ephemeral.hpp): nobody else's data,
+  // so rehearsal and dry-run change it for real (rb::mode_on).
+  bool private_cluster = false;
 };
 
 enum class CellType { null, boolean, integer, number, text, json };

@@ -27,6 +27,12 @@ inline const char* to_string(RunMode m) {
 // Only live runs change anything outside a rolled-back rehearsal transaction.
 inline bool changes_allowed(RunMode m) { return m == RunMode::live; }
 
+// The mode a primitive works in on one connection: a rehearsal or dry-run changes the run's
+// own ephemeral cluster for real (that is what a shadow rehearsal is) and nothing else.
+inline RunMode mode_on(RunMode m, bool private_cluster) {
+  return private_cluster && (m == RunMode::rehearse || m == RunMode::dry_run) ? RunMode::live : m;
+}
+
 // Whether a primitive may do anything outside the Lua state at all, even read. Dry-run and
 // rehearsal read for real; inert mode (a runbook file loaded to be described) does nothing.
 inline bool effects_allowed(RunMode m) { return m != RunMode::inert; }

@@ -22,6 +22,8 @@ return runbook.define {
     { name = "statement_timeout", type = "duration", default = "0", help = "statement_timeout for each migration (0: none)" },
     { name = "lock_wait", type = "duration", default = "60s", help = "how long to wait for another runner's lock" },
     { name = "allow_drift", type = "boolean", default = false, help = "apply although parity fails (deliberate override)" },
+    { name = "rehearse_on", type = "enum", choices = { "shadow", "target" }, default = "shadow",
+      help = "--rehearse on a shadow (an ephemeral copy of the schema) or on the target in a rolled-back transaction (disposable environments only)" },
     migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
     { name = "backup_dir", type = "string", help = "where backups go (default: the environment's, else .runbook/backups)" },

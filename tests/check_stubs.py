@@ -23,6 +23,7 @@ The stubs, one file per module: runbooks/types/MODULE.lua. The mapping is by nam
   class fields      `---@field name type` lines of that `---@class` block (runbook.lua only)
 with these owners (the same local names as in the code, so a diff reads naturally):
   db          kConnMethods   -> Connection  (---@class db.Connection)
+  db          kClusterMethods -> Cluster    (---@class db.Cluster)
   migrations  kChainMethods  -> Chain       (---@class migrations.Chain)
   runbook     Runbook:       -> Runbook     (---@class runbook.Runbook)
   runbook     Context:       -> Context     (---@class runbook.Context)
@@ -39,6 +40,7 @@ import sys
 # luaL_Reg tables of handle methods -> (module, stub owner).
 METHOD_TABLES = {
     "kConnMethods": ("db", "Connection"),
+    "kClusterMethods": ("db", "Cluster"),
     "kChainMethods": ("migrations", "Chain"),
     "kPlanMethods": ("migrations", "Plan"),
 }

@@ -201,9 +201,15 @@ function M.confirm(ctx)
     ctx:log("nothing to apply")
     return
   end
-  plan:confirm(ctx.rehearse
-    and string.format("Rehearse %d migration(s) on %s? They run for real, holding their locks, and are rolled back.", plan:count(), tostring(ctx:db()))
-    or string.format("Apply %d migration(s) to %s?", plan:count(), tostring(ctx:db())))
+  local question = string.format("Apply %d migration(s) to %s?", plan:count(), tostring(ctx:db()))
+  if ctx.rehearse and M.rehearse_on(ctx) == "shadow" then
+    question = string.format("Rehearse %d migration(s) on a shadow of %s (an ephemeral copy of its schema)? Nothing runs on it.",
+      plan:count(), tostring(ctx:db()))
+  elseif ctx.rehearse then
+    question = string.format("Rehearse %d migration(s) on %s itself? They run for real, holding their locks, and are rolled back.",
+      plan:count(), tostring(ctx:db()))
+  end
+  plan:confirm(question)
 end
 
 local function apply_options(ctx)
@@ -223,9 +229,25 @@ function M.apply_on(ctx, conn, extra)
   return migrations.apply(conn, chain, plan, opts)
 end
 
+--- Where --rehearse runs the plan: "shadow" (an ephemeral copy of the schema; the default) or
+--- "target" (the database itself, in a transaction that is rolled back: proves less, skips
+--- what cannot run in a transaction; refused where the environment is not disposable).
+function M.rehearse_on(ctx)
+  local where = ctx.params.rehearse_on or "shadow"
+  if where == "target" and ctx.env and ctx.env.disposable ~= true then
+    ctx:config_error("--set rehearse_on=target rehearses on " .. ctx.env.name .. "'s database itself; that is allowed " ..
+      "only where the environment is marked disposable = true. Rehearse on a shadow (the default) instead.")
+  end
+  return where
+end
+
 --- Step: apply exactly the plan under the advisory lock.
 function M.apply(ctx)
   local plan = M.plan(ctx)
+  if ctx.rehearse and M.rehearse_on(ctx) == "shadow" then
+    ctx.state.applied = require("lib.rehearsal").on_shadow(ctx)
+    return
+  end
   local outcomes = migrations.apply(ctx:db(), M.chain(ctx), plan, apply_options(ctx))
   ctx.state.applied = outcomes
   if ctx.rehearse then
@@ -234,9 +256,14 @@ function M.apply(ctx)
       total = total + o.ms
       if o.status ~= "rehearsed" then skipped = skipped + 1 end
     end
-    ctx:log("rehearsal: %d migration(s) ran in %.0f ms and were rolled back%s; nothing was changed", #outcomes - skipped,
-      total, skipped > 0 and string.format(" (%d could not run inside a transaction and were skipped)", skipped) or "")
-    ctx:record("rehearsal", { migrations = #outcomes - skipped, skipped = skipped, ms = total })
+    ctx:log("rehearsal: %d migration(s) ran on %s in %.0f ms and were rolled back%s; nothing was changed", #outcomes - skipped,
+      tostring(ctx:db()), total, skipped > 0 and string.format(" (%d could not run inside a transaction and were skipped)", skipped) or "")
+    local files = {}
+    for _, o in ipairs(outcomes) do
+      if o.status == "rehearsed" then files[#files + 1] = { name = o.name, sha256 = o.sha256 } end
+    end
+    ctx:record("rehearsal", { where = "target", proven = "the pending SQL on the target itself, inside one transaction that was rolled back",
+      migrations = #outcomes - skipped, skipped = skipped, ms = total, files = files })
   elseif ctx.dry_run then
     ctx:log("dry-run: %d migration(s) would be applied; nothing was changed", #outcomes)
   else

@@ -45,6 +45,43 @@ function db.with_database(url, name) end
 ---@return string|nil password nil when there is none
 function db.split_password(url) end
 
+---Starts a throwaway PostgreSQL cluster: initdb + pg_ctl from installed server binaries (the
+---given major version where installed, else the oldest newer one; `$RUNBOOK_PG_BINDIRS`, then
+---/usr/lib/postgresql/*/bin), a unix socket in a private directory under `$TMPDIR`, no TCP
+---listener, fsync off. Stopped and deleted by `cluster:stop()`, by the garbage collector and at
+---the end of the run, also on an error or ^C; one left by a killed runner is deleted by the next
+---start. Raises `config` when no suitable server is installed, `failed` when it does not start.
+---Same in dry-run and rehearsal (it is the run's own); refused while a runbook file loads.
+---@param options? {version?: integer, bin_dir?: string}
+---@return db.Cluster cluster
+function db.ephemeral(options) end
+
+---An ephemeral cluster from `db.ephemeral`. `tostring(cluster)` names its version and directory.
+---@class db.Cluster
+local Cluster = {}
+
+---A session to a database of the cluster (default `postgres`). It changes the cluster for real
+---in every mode: `migrations.apply` on it applies, also under --rehearse and --dry-run.
+---@param dbname? string
+---@return db.Connection conn
+function Cluster:connect(dbname) end
+
+---Copies the schema of `conn`'s database (`pg_dump --schema-only`, without owners, privileges or
+---tablespaces) and the rows of the listed tables that exist there into a new database of the
+---same name in this cluster. The password travels in PGPASSWORD. Raises `failed` naming the tool
+---and its message (e.g. an extension that is not installed here).
+---@param conn db.Connection the target
+---@param options? {data?: string[]} schema-qualified tables whose rows are copied (the ledgers)
+---@return {database: string, data_tables: string[], ms: number}
+function Cluster:load_schema_of(conn, options) end
+
+---The server it runs and where.
+---@return {version: string, major: integer, bin_dir: string, dir: string}
+function Cluster:info() end
+
+---Stops the server and deletes its directory; safe to call twice.
+function Cluster:stop() end
+
 ---A session opened by `db.connect` (or `ctx:db()`). `tostring(conn)` gives
 ---`db connection HOST:PORT/DB as USER`, never the password. Closed by the garbage collector too.
 ---@class db.Connection

@@ -25,6 +25,7 @@ local migrations = {}
 ---@field lock_wait? number seconds to wait for another runner's advisory lock; default 60
 ---@field lock_retries? integer retries of a migration that hit lock_timeout; default 3
 ---@field retry_backoff? number seconds before the first retry, doubling each retry; default 1
+---@field record_effects? boolean give each outcome the table locks it took and the tables it rewrote (a shadow rehearsal)
 
 ---@class migrations.RollbackOptions
 ---@field lock_timeout? string `lock_timeout` for each down script
@@ -77,9 +78,11 @@ local migrations = {}
 ---@field name string
 ---@field version string
 ---@field sha256 string
----@field status string `"applied"`, `"would apply"`, `"dirty"`, `"rolled back"` or `"would roll back"`
+---@field status string `"applied"`, `"would apply"`, `"dirty"`, `"rolled back"`, `"would roll back"` or `"rehearsed"` (rolled back, or applied on an ephemeral cluster)
 ---@field ms number
 ---@field transactional boolean
+---@field locks? {relation: string, mode: string, created: boolean, sampled: boolean}[] with record_effects: one per table, its strongest lock (`"ACCESS EXCLUSIVE"`), strongest first; `sampled`: seen by sampling a statement outside a transaction
+---@field rewritten? string[] with record_effects: tables whose storage the migration rewrote
 
 ---Reads every migration in `dir` once and hashes it; the layout is detected from the files.
 ---Raises `config` naming the file (missing directory, mixed layouts, duplicate versions, ...).
@@ -151,7 +154,8 @@ function migrations.status(conn, chain, opts) end
 ---(`verify_failed`) unless `allow_drift`. Each migration is printed and recorded (`migration`).
 ---Errors: `aborted` (lock, interrupt), `verify_failed`, `config`, `failed` (SQL).
 ---Dry-run: no lock, no ledger created; prints and records (`sql`) what would run; outcomes have
----status `"would apply"`.
+---status `"would apply"`. On a connection of an ephemeral cluster (`db.ephemeral`) the apply is
+---real in every mode, needs no consent, and outcomes have status `"rehearsed"`.
 ---@param conn db.Connection
 ---@param chain migrations.Chain
 ---@param plan migrations.Plan an apply plan (migrations.plan)

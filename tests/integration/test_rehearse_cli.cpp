@@ -13,7 +13,7 @@ rbtest::CliResult run(const rbtest::TempDir& dir, const rbtest::TempDatabase& db
 }
 }  // namespace
 
-TEST_CASE("--rehearse runs and times pending migrations, then leaves nothing behind", "[cli][rehearse]") {
+TEST_CASE("--rehearse on the target (rehearse_on=target) runs and times pending migrations, then leaves nothing behind", "[cli][rehearse]") {
   rbtest::TempDir dir;
   rbtest::TempDatabase db;
   rbtest::copy_sample_chain(dir);
@@ -22,7 +22,7 @@ TEST_CASE("--rehearse runs and times pending migrations, then leaves nothing beh
   const auto ledger = db.count("SELECT count(*) FROM schema_migrations");
   const auto backups = rbtest::listing(dir.path() + "/.runbook/backups");
 
-  auto r = run(dir, db, {"apply.lua", "--rehearse", "--yes"});
+  auto r = run(dir, db, {"apply.lua", "--rehearse", "--set", "rehearse_on=target", "--yes"});
   INFO(r.all());
   REQUIRE(r.code == 0);
   CHECK(r.err.find("0004_create_etl_errors.up.sql rehearsed in") != std::string::npos);
@@ -43,7 +43,7 @@ TEST_CASE("--rehearse runs and times pending migrations, then leaves nothing beh
   CHECK(rec["migrations"][0]["status"] == "rehearsed");
 }
 
-TEST_CASE("--rehearse catches what only the real schema reveals; dry-run cannot", "[cli][rehearse]") {
+TEST_CASE("--rehearse on the target catches what only the real schema reveals; dry-run cannot", "[cli][rehearse]") {
   rbtest::TempDir dir;
   rbtest::TempDatabase db;
   dir.write("migrations/0001_a.up.sql", "CREATE TABLE a (id int);\n");
@@ -56,7 +56,7 @@ TEST_CASE("--rehearse catches what only the real schema reveals; dry-run cannot"
   INFO(dry.all());
   CHECK(dry.code == 0);
 
-  auto r = run(dir, db, {"apply.lua", "--rehearse", "--yes"});
+  auto r = run(dir, db, {"apply.lua", "--rehearse", "--set", "rehearse_on=target", "--yes"});
   INFO(r.all());
   CHECK(r.code == 1);
   CHECK(r.err.find("rehearsal of migration 0002_b.up.sql failed at statement 2 of 2 (line 2)") != std::string::npos);
@@ -98,7 +98,7 @@ TEST_CASE("--rehearse leaves sequences as they were: advanced, never called, and
       REQUIRE(run(dir, db, {"apply.lua", "--yes", "--set", "target=0001"}).code == 0);
       const auto before = rbtest::psql(db, values);
       REQUIRE(before == "heroes_id_seq=5,villains_id_seq=null\n");
-      auto r = run(dir, db, {"apply.lua", "--rehearse", "--yes"});
+      auto r = run(dir, db, {"apply.lua", "--rehearse", "--set", "rehearse_on=target", "--yes"});
       INFO(r.all());
       CHECK(r.code == (fails ? 1 : 0));
       CHECK(rbtest::psql(db, values) == before);
