@@ -412,6 +412,8 @@ void push_options(lua_State* L, const HostOptions& o) {
   lua_setfield(L, -2, "plan_out");
   lua_pushstring(L, o.timeout.c_str());
   lua_setfield(L, -2, "timeout");
+  lua_pushstring(L, o.override_rehearsal.c_str());
+  lua_setfield(L, -2, "override_rehearsal");
   lua_newtable(L);
   for (std::size_t i = 0; i < o.skip.size(); ++i) {
     lua_pushstring(L, o.skip[i].c_str());

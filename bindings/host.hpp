@@ -26,6 +26,7 @@ struct HostOptions {
   std::string plan_out;                   // --plan-out FILE: write the run's plan as JSON
   std::string plan_in;                    // --plan FILE: run exactly that saved plan or refuse
   std::string timeout;                    // --timeout DURATION: the whole run's time limit
+  std::string override_rehearsal;         // --override-rehearsal REASON: apply files never rehearsed
   int verbosity = 0;                      // -1 quiet, 0 normal, 1 verbose
   bool color = true;
 };

@@ -11,6 +11,7 @@ local migrate = require "lib.migrate"
 local backup = require "lib.backup"
 local hooks = require "lib.hooks"
 local checks = require "lib.checks"
+local receipts = require "lib.receipts"
 
 return runbook.define {
   name = "apply",
@@ -39,6 +40,7 @@ return runbook.define {
     runbook.gate("parity", "The plan: ledger parity and what will run; takes the migration lock if anything will change", migrate.parity),
     runbook.step("review", "Show the planned SQL and its lint findings", preflight.review),
     runbook.step("preflight", "Extensions available, long transactions, connections, disk space", preflight.server),
+    runbook.gate("rehearsed", "Window estimate from the latest rehearsal; the environment's require_rehearsal and min_soak", receipts.gate),
     runbook.gate("confirm", "Acknowledge each destructive finding, then the token or question of the policy", migrate.confirm),
     -- A gate: a policy that requires maintenance is met only by running it, and then resume
     -- must run too.

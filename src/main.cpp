@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
   app.add_option("--set", sets, "set a runbook parameter: --set key=value (repeatable)")->allow_extra_args(false);
   app.add_flag("--dry-run,-n", dry_run, "read for real, change nothing; print the SQL, commands and requests");
   app.add_flag("--rehearse", rehearse,
-               "like --dry-run, but pending migrations run for real in one transaction that is rolled back: "
-               "the SQL is proven against the real schema and timed (asks for confirmation: it takes locks)")
+               "like --dry-run, but the pending migrations run for real on a shadow (an ephemeral cluster holding "
+               "the target's schema and ledger): proven, timed, locks and rewrites reported (asks for "
+               "confirmation; --set rehearse_on=target runs them on the target in a rolled-back transaction)")
       ->excludes("--dry-run");
   app.add_option("--confirm", o.confirm, "answer a typed-token confirmation (e.g. --confirm PROD-OK)");
   app.add_flag("--yes,-y", o.yes, "answer plain yes/no confirmations (never a typed-token one)");
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
   app.add_option("--plan", o.plan_in,
                  "run exactly the plan saved with --plan-out, or refuse naming what changed (a file, the ledger, "
                  "the database)");
+  app.add_option("--override-rehearsal", o.override_rehearsal,
+                 "apply although the environment's require_rehearsal (or min_soak) is not met; the reason is "
+                 "printed and recorded, e.g. --override-rehearsal \"hotfix INC-123, rehearsed by hand\"");
   app.add_option("--timeout", o.timeout,
                  "stop the run like ^C when it runs longer than this (30s, 10min, 2h): statements are cancelled "
                  "and the failure handler runs; exit code 3 (overrides the runbook's own timeout)");

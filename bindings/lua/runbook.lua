@@ -358,6 +358,7 @@ local ENV_KEYS = {
   backup = "string", backup_dir = "string", health_checks = "table", parity_url = "string",
   expected_tables = "table", expected_indexes = "table", smoke_sql = "table", hooks = "table",
   max_connections = "number", long_transaction = "string", secrets_env = "table",
+  not_valid_ok = "table", fk_sample = "number", require_rehearsal = "string", min_soak = "string",
 }
 local HOOK_KEYS = { pause_workers = true, resume_workers = true, maintenance_on = true, maintenance_off = true,
   upload_backup = true }
@@ -672,6 +673,7 @@ function M.run(rb, opts)
     run_id = host.run_id(), state = {}, journal_dir = host.journal_dir(),
     policy = policy, plan_in = opts.plan_in ~= "" and opts.plan_in or nil,
     plan_out = opts.plan_out ~= "" and opts.plan_out or nil,
+    override_rehearsal = opts.override_rehearsal ~= "" and opts.override_rehearsal or nil,
   }, Context)
 
   host.journal_start {

@@ -30,6 +30,8 @@ return {
     backup_dir = "/var/backups/runbook",
     lock_timeout = "5s",
     statement_timeout = "15min",
+    require_rehearsal = "staging",           -- refuse files staging never rehearsed or applied (same SHA-256)
+    -- min_soak = "24h",                     -- seed 004: applied on staging at least 24 h before production
     max_connections = 400,
     long_transaction = "2min",
     hooks = {

@@ -209,6 +209,9 @@ function M.confirm(ctx)
     question = string.format("Rehearse %d migration(s) on %s itself? They run for real, holding their locks, and are rolled back.",
       plan:count(), tostring(ctx:db()))
   end
+  if ctx.state.window then
+    question = question .. string.format(" Estimated window: ~%s (from the latest rehearsal).", require("lib.receipts").human(ctx.state.window))
+  end
   plan:confirm(question)
 end
 

@@ -264,6 +264,7 @@ function Runbook:add_param(spec) end
 ---@field policy table the run's policy {confirm, backup, acknowledge_destructive, maintenance, loosened}, decided by the engine
 ---@field plan_in string|nil `--plan FILE`: the saved plan this run must match
 ---@field plan_out string|nil `--plan-out FILE`: where the plan is written
+---@field override_rehearsal string|nil `--override-rehearsal REASON`: apply although the environment's require_rehearsal or min_soak is not met
 local Context = {}
 
 ---Sets a top-level field of the run record.

@@ -1,0 +1,57 @@
+-- Earlier runs' records (the JSON files in the journal directory): how a runbook finds what an
+-- earlier run left — the backup rollback restores, the schema post-verify expects.
+local files = require "files"
+local json = require "json"
+
+local M = {}
+
+--- Calls `fn(record)` for each earlier run's record in the journal directory that reads as
+--- JSON (this run's own excluded), in no particular order.
+function M.each(ctx, fn)
+  local dir = ctx.journal_dir
+  if not dir or dir == "" or not files.exists(dir) then return end
+  for _, f in ipairs(files.list(dir)) do
+    if f:match("%.json$") then
+      local ok, rec = pcall(json.decode, files.read(dir .. "/" .. f))
+      if ok and type(rec) == "table" and rec.run_id ~= ctx.run_id then fn(rec) end
+    end
+  end
+end
+
+--- The events of `kind` in `record` (ctx:record(kind, detail) in any step), in order.
+function M.events(record, kind)
+  local out = {}
+  for _, step in ipairs(record.steps or {}) do
+    for _, e in ipairs(step.events or {}) do
+      if e.kind == kind then out[#out + 1] = e end
+    end
+  end
+  return out
+end
+
+--- The server and database of a record's `database` field ("host:port/name as user"), without
+--- the user: runs as different roles on one database are runs on the same database.
+function M.database_key(description)
+  return description and (tostring(description):gsub(" as .*$", "")) or nil
+end
+
+--- This run's database as M.database_key says it.
+function M.this_database(ctx)
+  return M.database_key((tostring(ctx:db()):gsub("^db connection ", "")))
+end
+
+--- The newest event of `kind` in the record of a run that succeeded live on this run's
+--- database, and that record; nil when there is none. Newest by when the event was recorded.
+function M.latest_event(ctx, kind)
+  local here = M.this_database(ctx)
+  local newest, newest_rec
+  M.each(ctx, function(rec)
+    if rec.status ~= "succeeded" or rec.mode ~= "live" or M.database_key(rec.database) ~= here then return end
+    for _, e in ipairs(M.events(rec, kind)) do
+      if not newest or (e.at or "") > (newest.at or "") then newest, newest_rec = e, rec end
+    end
+  end)
+  return newest, newest_rec
+end
+
+return M
