@@ -569,6 +569,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       for (std::size_t k = 0; k < n; ++k) {
         const auto& stmt = script.statements[k];
         try {
+          if (effects) effects->expect_lock(stmt.node);
           conn.run_script(stmt.text);
         } catch (const std::exception& e) {
           if (!conn.is_open()) throw;  // the session is gone: its running row says how far it got

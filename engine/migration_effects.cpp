@@ -76,6 +76,7 @@ EffectsRecorder::~EffectsRecorder() {
 void EffectsRecorder::begin(bool sample) {
   storage_before_.clear();
   sampled_.clear();
+  expected_.clear();
   auto r = conn_.query(std::string("SELECT oid::bigint, relfilenode::bigint FROM pg_class WHERE") + kUserRelations);
   for (const auto& row : r.rows) storage_before_.emplace_back(row[0].integer, row[1].integer);
   if (!sample) return;
@@ -105,6 +106,20 @@ void EffectsRecorder::sample_loop() {
   sampled_.assign(seen.begin(), seen.end());
 }
 
+void EffectsRecorder::expect_lock(const nlohmann::json& node) {
+  const nlohmann::json* relation = nullptr;
+  if (node.contains("IndexStmt") && node["IndexStmt"].value("concurrent", false)) relation = &node["IndexStmt"]["relation"];
+  else if (node.contains("ReindexStmt") && node["ReindexStmt"].contains("relation"))
+    relation = &node["ReindexStmt"]["relation"];
+  if (!relation || !relation->is_object() || !relation->contains("relname")) return;
+  const std::string schema = relation->value("schemaname", ""), table = relation->value("relname", "");
+  auto r = conn_.query(
+      "SELECT to_regclass(CASE WHEN $1 = '' THEN quote_ident($2) ELSE quote_ident($1) || '.' || quote_ident($2) END)::oid::bigint",
+      {schema, table});
+  if (!r.rows.empty() && r.rows[0][0].type != db::CellType::null)
+    expected_.emplace_back(r.rows[0][0].integer, "ShareUpdateExclusiveLock");
+}
+
 Effects EffectsRecorder::end() {
   stop_ = true;
   if (sampler_.joinable()) sampler_.join();
@@ -120,6 +135,7 @@ Effects EffectsRecorder::end() {
   };
   for (const auto& row : conn_.query("DELETE FROM pg_temp.runbook_observed_locks RETURNING relation::bigint, mode").rows)
     take(row[0].integer, row[1].text, false);
+  for (const auto& [oid, mode] : expected_) take(oid, mode, false);
   for (const auto& [oid, mode] : sampled_) take(oid, mode, true);
 
   std::set<long long> oids;

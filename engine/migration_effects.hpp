@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/db.hpp"
 
 namespace rb::migrations {
@@ -42,6 +44,10 @@ class EffectsRecorder {
   const std::string& capture_sql() const { return capture_sql_; }
   // Before the migration: the storage of every relation; starts sampling when `sample`.
   void begin(bool sample);
+  // Before a statement outside a transaction: the lock its kind always takes (CREATE INDEX
+  // CONCURRENTLY: SHARE UPDATE EXCLUSIVE on the table), which sampling can miss on a shadow
+  // where it takes milliseconds. `node` is the statement's parse node.
+  void expect_lock(const nlohmann::json& node);
   // After it (committed or not): what it took and rewrote.
   Effects end();
 
@@ -56,6 +62,7 @@ class EffectsRecorder {
   std::thread sampler_;
   std::atomic<bool> stop_{false};
   std::vector<std::pair<long long, std::string>> sampled_;  // oid, mode (sampler thread only until joined)
+  std::vector<std::pair<long long, std::string>> expected_;  // oid, mode: known from the statement
 };
 
 }  // namespace rb::migrations

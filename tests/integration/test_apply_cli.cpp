@@ -322,7 +322,7 @@ TEST_CASE("the run record is written as JSON and Markdown, with secrets redacted
   CHECK(rec["exit_code"] == 0);
   CHECK_FALSE(rec["operator"].get<std::string>().empty());
   CHECK_FALSE(rec["host"].get<std::string>().empty());
-  CHECK(rec["steps"].size() == 10);  // every step of apply.lua, see --describe
+  CHECK(rec["steps"].size() == 11);  // every step of apply.lua, see --describe
   for (const auto& s : rec["steps"]) {
     CHECK(s["status"] == "ok");
     CHECK(s.contains("duration_ms"));
@@ -384,7 +384,7 @@ TEST_CASE("--only, --from and --skip cannot bypass apply-prod's gates", "[cli][c
   CHECK(ok.code == 0);
   CHECK(db.count("SELECT to_regclass('public.hero_snapshots') IS NOT NULL") == 1);
   CHECK(rbtest::listing(dir.path() + "/.runbook/backups").size() == 1);  // the backup gate ran too
-  CHECK(ok.err.find("[3/10] review") == std::string::npos);             // a non-gate step was left out
+  CHECK(ok.err.find("[3/11] review") == std::string::npos);             // a non-gate step was left out
 }
 
 TEST_CASE("golang-migrate's own schema_migrations is refused, named, and never altered", "[cli][ledger]") {

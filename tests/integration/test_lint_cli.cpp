@@ -108,8 +108,8 @@ TEST_CASE("apply --dry-run prints a bounded excerpt of a huge migration, naming 
   INFO(r.err.substr(0, 3000));
   REQUIRE(r.code == 0);
   CHECK(r.err.find("22 pending migrations: their SQL is shown with -v") != std::string::npos);
-  const auto from = r.err.find("==> [8/10] apply");  // the dry-run plan, step by step
-  const auto to = r.err.find("==> [9/10] verify");
+  const auto from = r.err.find("==> [9/11] apply");  // the dry-run plan, step by step
+  const auto to = r.err.find("==> [10/11] verify");
   REQUIRE(from != std::string::npos);
   REQUIRE(to != std::string::npos);
   const std::string plan = r.err.substr(from, to - from);

@@ -911,7 +911,7 @@ TEST_CASE("apply.lua composed with insert_before and replace runs the new step i
   CHECK(mark < apply);
   CHECK(d.find("Custom backup: custom-<run>.dump") != std::string::npos);
   CHECK(d.find("pg_dump -Fc, verified") == std::string::npos);  // the replaced step is gone
-  CHECK(d.find(" 8. mark") != std::string::npos);
+  CHECK(d.find(" 9. mark") != std::string::npos);
 
   auto r = run_runbook(dir, db, file, {"--yes"});
   INFO(r.all());

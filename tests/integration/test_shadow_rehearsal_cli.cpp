@@ -135,6 +135,8 @@ TEST_CASE("a shadow rehearsal applies CONCURRENTLY, own-transaction and rewritin
   CHECK(line.find("ACCESS EXCLUSIVE on public.users (rewritten)") != std::string::npos);
   const auto own = r.err.find("003_own_tx.sql rehearsed in ");
   CHECK(r.err.substr(own, r.err.find('\n', own) - own).find("ACCESS EXCLUSIVE on public.users") != std::string::npos);
+  const auto cic = r.err.find("002_email_idx.sql rehearsed in ");
+  CHECK(r.err.substr(cic, r.err.find('\n', cic) - cic).find("SHARE UPDATE EXCLUSIVE on public.users") != std::string::npos);
   CHECK(r.err.find("lock report") != std::string::npos);
 
   // The target: same schema, same ledger; the shadow and its server are gone.
