@@ -211,6 +211,7 @@ class LuaState {
     preload(L_, "sql", open_sql);
     preload(L_, "files", open_files);
     preload(L_, "json", open_json);
+    preload(L_, "catalog", open_catalog);
     for (std::size_t i = 0; i < kEmbeddedLuaCount; ++i) preload(L_, kEmbeddedLua[i].module, load_embedded);
     if (luaL_dostring(L_, kSandbox) != 0) throw StepError(std::string("sandbox: ") + lua_tostring(L_, -1));
     luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);

@@ -11,5 +11,6 @@ int open_http(lua_State* L);        // require "http"        bindings/lua_http.c
 int open_sql(lua_State* L);         // require "sql"         bindings/lua_sql.cpp
 int open_files(lua_State* L);       // require "files"       bindings/lua_files.cpp
 int open_json(lua_State* L);        // require "json"        bindings/lua_json.cpp
+int open_catalog(lua_State* L);     // require "catalog"     bindings/lua_catalog.cpp
 int open_host(lua_State* L);        // require "runbook.host" bindings/lua_host.cpp
 }  // namespace rb::lua

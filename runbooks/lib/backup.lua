@@ -4,11 +4,11 @@ local shell = require "shell"
 local db = require "db"
 local hash = require "hash"
 local files = require "files"
-local json = require "json"
 local migrations = require "migrations"
 local hooks = require "lib.hooks"
 local database = require "lib.database"
 local report = require "lib.report"
+local records = require "lib.records"
 
 local M = {}
 
@@ -93,25 +93,18 @@ end
 --- The newest backup of `database` recorded by an earlier run in the journal directory
 --- whose file still exists, or nil.
 function M.latest(ctx, name)
-  local dir = ctx.journal_dir
-  if not files.exists(dir) then return nil end
   local newest
-  for _, f in ipairs(files.list(dir)) do
-    if f:match("%.json$") then
-      local ok, rec = pcall(json.decode, files.read(dir .. "/" .. f))
-      if ok and type(rec) == "table" and rec.run_id ~= ctx.run_id then
-        for _, b in ipairs(rec.backups or {}) do
-          -- Ordered by when the dump started (to the microsecond), not by file name:
-          -- two runs in the same second must not be confused.
-          if b.database == name and b.taken_at and files.exists(b.path)
-              and (not newest or b.taken_at > newest.taken_at) then
-            newest = b
-            b.run_id, b.runbook = rec.run_id, rec.runbook
-          end
-        end
+  records.each(ctx, function(rec)
+    for _, b in ipairs(rec.backups or {}) do
+      -- Ordered by when the dump started (to the microsecond), not by file name:
+      -- two runs in the same second must not be confused.
+      if b.database == name and b.taken_at and files.exists(b.path)
+          and (not newest or b.taken_at > newest.taken_at) then
+        newest = b
+        b.run_id, b.runbook = rec.run_id, rec.runbook
       end
     end
-  end
+  end)
   return newest
 end
 

@@ -105,6 +105,91 @@ function M.http(ctx, spec)
   return result(spec.name or ("http " .. spec.url), ok, detail)
 end
 
+--- The schema this database is expected to have: the one this run's apply just recorded, else
+--- the newest `expected_schema` a successful live run recorded for it (lib/records.lua).
+function M.expected_schema(ctx)
+  if ctx.state.expected_schema then return ctx.state.expected_schema, ctx.run_id end
+  local e, rec = require("lib.records").latest_event(ctx, "expected_schema")
+  return e, rec and rec.run_id
+end
+
+local function joined(list, limit)
+  limit = limit or 20
+  local shown = {}
+  for i = 1, math.min(#list, limit) do shown[i] = list[i] end
+  return table.concat(shown, "; ") .. (#list > limit and string.format("; and %d more", #list - limit) or "")
+end
+
+--- Expected schema (issue 10): the live catalog against the schema the last successful apply
+--- left. Every difference is named; a FAIL unless the ledger moved since that apply (a rollback,
+--- a manual resolve), which makes the expectation stale: then a WARN.
+function M.schema(ctx)
+  local catalog = require "catalog"
+  local expected, run = M.expected_schema(ctx)
+  if not expected then
+    return result("expected schema", false, "no expected schema recorded (a successful live apply records one)", true)
+  end
+  local diffs = catalog.diff(expected, catalog.snapshot(ctx:db()))
+  local stale
+  if expected.applied_count then
+    local ok, st = pcall(function() return ctx.state.status or migrate.status(ctx) end)
+    if ok and (#st.applied ~= expected.applied_count or st.applied[#st.applied] ~= expected.last_applied) then
+      stale = string.format("recorded at %d applied (last %s), the ledger now has %d (last %s)", expected.applied_count,
+        tostring(expected.last_applied), #st.applied, tostring(st.applied[#st.applied]))
+    end
+  end
+  local r
+  if #diffs == 0 then
+    r = result("expected schema", true, string.format("matches the schema recorded by run %s (%d tables, %d indexes, %d constraints)",
+      run, #(expected.tables or {}), #(expected.indexes or {}), #(expected.constraints or {})))
+  else
+    r = result("expected schema", false, string.format("%s (%d difference(s) from the schema recorded by run %s%s)", joined(diffs),
+      #diffs, run, stale and ("; stale: " .. stale) or ""), stale ~= nil)
+  end
+  r.differences, r.expected_from = diffs, run
+  return r
+end
+
+--- Foreign-key orphans: child rows whose key has no parent row (written under
+--- session_replication_role = replica, or before a NOT VALID constraint). Tables larger than
+--- `sample` rows are sampled, and the detail says so.
+function M.fk_orphans(ctx, sample)
+  local fks = require("catalog").fk_orphans(ctx:db(), { sample = sample or 100000 })
+  local bad, sampled = {}, 0
+  for _, fk in ipairs(fks) do
+    if fk.sampled then sampled = sampled + 1 end
+    if fk.orphans > 0 then
+      bad[#bad + 1] = string.format("%s on %s -> %s: %d orphan row(s)%s, e.g. %s%s", fk.constraint, fk.table, fk.parent,
+        fk.orphans, fk.sampled and string.format(" in a sample of %d", fk.checked) or "", fk.example or "?",
+        fk.validated and "" or " (constraint NOT VALID)")
+    end
+  end
+  if #bad == 0 then
+    return result("foreign-key orphans", true, string.format("none under %d foreign key(s)%s", #fks,
+      sampled > 0 and string.format(" (%d table(s) sampled)", sampled) or ""))
+  end
+  return result("foreign-key orphans", false, joined(bad))
+end
+
+--- NOT VALID constraints: a FAIL unless the environment lists them as intended
+--- (`not_valid_ok = { "orders_user_fk" }`, by name or schema.table.name), then a WARN.
+function M.not_valid(ctx, intended)
+  local ok = {}
+  for _, n in ipairs(intended or {}) do ok[n] = true end
+  local unexpected, known = {}, {}
+  for _, c in ipairs(require("catalog").not_valid(ctx:db())) do
+    local what = string.format("%s on %s", c.name, c.table)
+    if ok[c.name] or ok[c.table .. "." .. c.name] then known[#known + 1] = what else unexpected[#unexpected + 1] = what end
+  end
+  if #unexpected > 0 then
+    return result("NOT VALID constraints", false, joined(unexpected) ..
+      " (VALIDATE CONSTRAINT it, or list it in the environment's not_valid_ok)" ..
+      (#known > 0 and ("; intended: " .. joined(known)) or ""))
+  end
+  if #known > 0 then return result("NOT VALID constraints", false, "intended (not_valid_ok): " .. joined(known), true) end
+  return result("NOT VALID constraints", true, "none")
+end
+
 --- Runs checks (functions returning results) and collects them; a check that raises is a FAIL.
 function M.run(ctx, list)
   ctx.state.checks = ctx.state.checks or {}
@@ -126,6 +211,9 @@ function M.database_checks(ctx)
     -- Someone else's long transaction is worth seeing, not a failure of the change.
     function() return M.long_transactions(ctx, env.long_transaction or "5min", true) end,
     function() return M.invalid_indexes(ctx) end,
+    function() return M.schema(ctx) end,
+    function() return M.fk_orphans(ctx, env.fk_sample) end,
+    function() return M.not_valid(ctx, env.not_valid_ok) end,
   }
   if env.expected_tables then list[#list + 1] = function() return M.tables(ctx, env.expected_tables) end end
   if env.expected_indexes then list[#list + 1] = function() return M.indexes(ctx, env.expected_indexes) end end
@@ -161,6 +249,7 @@ function M.verify_all(ctx)
     return
   end
   ctx.state.checks = {}
+  migrate.record_expected_schema(ctx)
   M.run(ctx, M.database_checks(ctx))
   M.run(ctx, M.http_checks(ctx))
   M.verdict(ctx)

@@ -8,6 +8,7 @@
 -- policy's requirements (confirmation, acknowledgements, backup, maintenance) were not met
 -- in this run, whichever steps ran.
 local migrations = require "migrations"
+local catalog = require "catalog"
 local runbook = require "runbook"
 local sql = require "sql"
 
@@ -301,6 +302,19 @@ function M.verify(ctx)
       #st.drift > 0 and ("\n  - " .. table.concat(st.drift, "\n  - ")) or ""))
   end
   ctx:log("parity PASS: %s", summary(st))
+  M.record_expected_schema(ctx, st)
+end
+
+--- After a live apply that changed something: records the schema it left (catalog.snapshot) as
+--- what post-verify expects from now on, with the ledger position it belongs to (a later
+--- rollback makes it stale, not wrong). Once per run.
+function M.record_expected_schema(ctx, st)
+  if ctx.dry_run or #(ctx.state.applied or {}) == 0 or ctx.state.expected_schema then return end
+  st = st or M.status(ctx)  -- now: ctx.state.status may be from before the apply
+  local snap = catalog.snapshot(ctx:db())
+  snap.applied_count, snap.last_applied = #st.applied, st.applied[#st.applied]
+  ctx.state.expected_schema = snap
+  ctx:record("expected_schema", snap)
 end
 
 --- After a failed or interrupted apply: what is committed, what is not, and the next command.

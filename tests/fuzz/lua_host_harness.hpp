@@ -6,7 +6,7 @@
 //    sandbox, the preloaded modules, the embedded runbook.lua), prepare(), load_runbook() and
 //    push_options() are the ones the binary uses, unchanged.
 //  - Only `runbook.host` (bindings/lua_host.cpp) is the real module; db, migrations, shell, http,
-//    sql, files, json and hash raise "not available in the fuzz target" on require: neither the
+//    sql, files, json, catalog and hash raise "not available in the fuzz target" on require: neither the
 //    environments file nor parameter parsing needs them, and fuzzed Lua must have no effects.
 //  - JIT off, a count hook bounds each input to ~20M VM instructions, and a line hook feeds
 //    the Lua lines run (runbook.lua, the environments file, the runbook) to libFuzzer as extra
@@ -37,6 +37,7 @@ int open_http(lua_State* L) { return unavailable(L); }
 int open_sql(lua_State* L) { return unavailable(L); }
 int open_files(lua_State* L) { return unavailable(L); }
 int open_json(lua_State* L) { return unavailable(L); }
+int open_catalog(lua_State* L) { return unavailable(L); }
 }  // namespace rb::lua
 
 namespace fuzz_host {

@@ -75,7 +75,7 @@ TEST_CASE("post-verify passes when every HTTP status and JSON check passes", "[c
     CHECK(row(r, name).find("PASS") != std::string::npos);
     CHECK(recorded(r, name) == "PASS");
   }
-  CHECK(has(r, "all 8 checks passed"));
+  CHECK(has(r, "all 11 checks passed"));
 }
 
 TEST_CASE("post-verify fails (exit 4) on a status mismatch; a JSON mismatch; a timeout and a refused connection",
@@ -101,7 +101,7 @@ TEST_CASE("post-verify fails (exit 4) on a status mismatch; a JSON mismatch; a t
   auto r = run(dir, db, "post-verify.lua", {"--env", "prod", "--json"});
   INFO(r.all());
   CHECK(r.code == 4);
-  CHECK(has(r, "5 of 10 checks failed"));
+  CHECK(has(r, "5 of 13 checks failed"));
   CHECK(row(r, "api health").find("PASS") != std::string::npos);
   CHECK(row(r, "ledger parity").find("PASS") != std::string::npos);
   for (const char* name : {"unavailable", "parity json", "json missing field", "too slow", "nobody listens"}) {
@@ -137,7 +137,7 @@ TEST_CASE("post-verify's database checks fail on a missing table; index or a fal
   CHECK(row(r, "expected indexes").find("missing: no_such_index") != std::string::npos);
   CHECK(row(r, "smoke: SELECT count(*) > 0 FROM items").find("FAIL") != std::string::npos);
   CHECK(row(r, "smoke: SELECT 1").find("PASS") != std::string::npos);
-  CHECK(has(r, "3 of 8 checks failed"));
+  CHECK(has(r, "3 of 11 checks failed"));
 }
 
 TEST_CASE("staging-rebuild fails closed when the HTTP parity endpoint says FAIL; and passes with PASS",

@@ -230,7 +230,7 @@ TEST_CASE("post-verify.lua: --dry-run and live both verify a healthy database wi
     CHECK(has(r, "expected tables"));
     CHECK(has(r, "expected indexes"));
     CHECK(has(r, "smoke: SELECT count(*) = 6 FROM etl_error_types"));
-    CHECK(has(r, "all 7 checks passed"));
+    CHECK(has(r, "all 10 checks passed"));
   }
 }
 
