@@ -177,7 +177,7 @@ void stop_hook(lua_State* L, lua_Debug*) {
   HostState& st = host_state(L);
   const int count = rb::cancel::count();
   const auto now = std::chrono::steady_clock::now();
-  if (st.stoppable_depth <= 0) return;
+  if (st.stoppable_depth <= 0 || st.in_error_handler > 0) return;
   // Once per request, then again every half second while the code goes on regardless (a
   // pcall that swallowed the error); never in the traceback handler of the error just raised.
   if (st.stop_raised_for == count && now - st.stop_raised_at < std::chrono::milliseconds(500)) return;

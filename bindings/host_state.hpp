@@ -32,6 +32,9 @@ struct HostState {
   // A step that swallows the error with pcall and goes on is stopped again a moment later.
   int stoppable_depth = 0;
   int stop_raised_for = 0;  // cancel::count() the hook last raised for
+  // Inside the message handler of a stoppable call (building the failure of the error just
+  // raised): a stop raised there would replace the failure with "error in error handling".
+  int in_error_handler = 0;
   std::chrono::steady_clock::time_point stop_raised_at{};
 };
 

@@ -190,14 +190,29 @@ int host_cleanup(lua_State* L) {
   return 3;
 }
 
+// The message handler of host.stoppable: runs the runbook's handler (upvalue 1) where no stop
+// is raised, and if that handler fails anyway, keeps the original error rather than Lua's
+// "error in error handling".
+int guarded_error_handler(lua_State* L) {
+  HostState& st = host_state(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  ++st.in_error_handler;
+  const int rc = lua_pcall(L, 1, 1, 0);
+  --st.in_error_handler;
+  if (rc != 0) lua_pushvalue(L, 1);
+  return 1;
+}
+
 // host.stoppable(fn, handler, ...) is xpcall(fn, handler, ...) in a stoppable region: the first
 // ^C, SIGTERM, SIGHUP or a passed time limit raises "aborted" inside fn even when it loops in Lua.
 int host_stoppable(lua_State* L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_pushvalue(L, 2);
+  lua_pushcclosure(L, guarded_error_handler, 1);
   lua_remove(L, 2);
-  lua_insert(L, 1);  // [handler, fn, args...]
+  lua_insert(L, 1);  // [guarded handler, fn, args...]
   const int nargs = lua_gettop(L) - 2;
   int rc = 0;
   {

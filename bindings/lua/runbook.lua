@@ -714,7 +714,7 @@ function M.run(rb, opts)
       if host.interrupted() then
         local reason, timed_out = host.stop_reason()
         failure = { kind = "aborted", step = item.step.name,
-          message = (timed_out and reason or "interrupted by the operator") .. " before step " .. item.step.name }
+          message = (timed_out and reason or ("interrupted by the operator (" .. reason .. ")")) .. " before step " .. item.step.name }
         host.journal_skip(item.step.name, "not run: interrupted")
       end
     end
@@ -736,7 +736,7 @@ function M.run(rb, opts)
           -- ^C, SIGTERM, SIGHUP or a time limit cancelled what the step was doing: an abort, not a failure.
           local reason, timed_out = host.stop_reason()
           err.kind = "aborted"
-          err.message = err.message .. (timed_out and (" (" .. reason .. ")") or " (interrupted by the operator)")
+          err.message = err.message .. (timed_out and (" (" .. reason .. ")") or (" (interrupted by the operator: " .. reason .. ")"))
         end
         if err.sqlstate then err.message = err.message .. " [SQLSTATE " .. err.sqlstate .. "]" end
         failure = err

@@ -470,6 +470,39 @@ TEST_CASE("a step that runs out of memory fails naming it, and the failure handl
   CHECK(only_record(dir)["status"] == "failed");
 }
 
+TEST_CASE("a signal while the failure of a step is being built keeps that failure and names the signal",
+          "[cli][interrupt]") {
+  // The error's message takes a while to build (a slow __tostring): the signal lands inside the
+  // message handler, where raising the stop would replace the failure with "error in error
+  // handling" and lose which signal it was (the fault suite's SIGHUP trials once showed it).
+  const std::string body =
+      "error(setmetatable({}, {__tostring = function() local x = 0 for i = 1, 6e8 do x = x + i end "
+      "return \"slow failure\" end}))";
+  for (const auto& [sig, reason] : std::vector<std::pair<int, std::string>>{{SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}}) {
+    DYNAMIC_SECTION(reason) {
+      rbtest::TempDir dir;
+      dir.write("looper.lua", looping_runbook(body));
+      const auto started = std::chrono::steady_clock::now();
+      const pid_t pid = spawn_runbook(dir, {"looper.lua"});
+      std::this_thread::sleep_for(std::chrono::milliseconds(800));
+      REQUIRE(kill(pid, sig) == 0);
+      int status = 0;
+      const bool exited = wait_within(pid, std::chrono::seconds(30), status);
+      const std::string output = rbtest::read_file(dir.path() + "/output.txt");
+      INFO(output);
+      REQUIRE(exited);
+      // Only meaningful when the message was still being built at the signal.
+      REQUIRE(std::chrono::steady_clock::now() - started > std::chrono::milliseconds(1000));
+      REQUIRE(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 3);
+      CHECK(output.find("error in error handling") == std::string::npos);
+      CHECK(output.find("step spin: slow failure (interrupted by the operator: " + reason + ")") != std::string::npos);
+      CHECK(output.find("ON-FAILURE-RAN: slow failure") != std::string::npos);
+      CHECK(only_record(dir)["status"] == "interrupted");
+    }
+  }
+}
+
 TEST_CASE("error(nil) in a step says that the step gave no message", "[cli][bounds]") {
   rbtest::TempDir dir;
   dir.write("looper.lua", looping_runbook("error(nil)"));
