@@ -7,6 +7,7 @@
 
 #include "bindings/lua_support.hpp"
 #include "bindings/modules.hpp"
+#include "engine/backup_restore.hpp"
 #include "engine/ephemeral.hpp"
 #include "engine/shadow.hpp"
 
@@ -182,6 +183,80 @@ int cluster_load_schema_of(lua_State* L) {
   return 1;
 }
 
+// A list of {table=, rows=} from the Lua table at `index` (a census's `tables`).
+std::vector<backup::TableRows> table_rows_from(lua_State* L, int index) {
+  std::vector<backup::TableRows> out;
+  if (!lua_istable(L, index)) return out;
+  for (int i = 1;; ++i) {
+    lua_rawgeti(L, index, i);  // [.., row]
+    if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
+    luaL_checktype(L, -1, LUA_TTABLE);
+    lua_getfield(L, -1, "table");  // [.., row, name]
+    lua_getfield(L, -2, "rows");   // [.., row, name, rows]
+    out.push_back({check_string(L, -2), static_cast<long long>(luaL_checknumber(L, -1))});
+    lua_pop(L, 3);
+  }
+  return out;
+}
+
+void push_table_check(lua_State* L, const backup::TableCheck& t) {
+  lua_createtable(L, 0, 3);
+  push_string_field(L, "table", t.table);
+  if (t.source >= 0) {
+    lua_pushnumber(L, static_cast<lua_Number>(t.source));
+    lua_setfield(L, -2, "source");
+  }
+  if (t.restored >= 0) {
+    lua_pushnumber(L, static_cast<lua_Number>(t.restored));
+    lua_setfield(L, -2, "restored");
+  }
+}
+
+// cluster:restore(archive, census) -> {database=, tables={{table=, source=, restored=}},
+// mismatches={...}, rows=, restore_ms=, count_ms=}: the archive restored into a new database
+// of the cluster, its row counts compared with `census` (conn:census() of the source).
+int cluster_restore(lua_State* L) {
+  auto& c = check_cluster(L, 1);
+  const std::string archive = check_string(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  backup::Census census;
+  census.database = opt_string_field(L, 3, "database", "");
+  lua_getfield(L, 3, "tables");  // [.., tables]
+  census.tables = table_rows_from(L, lua_gettop(L));
+  lua_pop(L, 1);
+  lua_getfield(L, 3, "roles");  // [.., roles]
+  if (lua_istable(L, -1))
+    for (int i = 1;; ++i) {
+      lua_rawgeti(L, -1, i);
+      if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
+      census.roles.push_back(check_string(L, -1));
+      lua_pop(L, 1);
+    }
+  lua_pop(L, 1);
+  const auto check = backup::restore_and_compare(archive, c, census);
+  lua_createtable(L, 0, 6);  // [result]
+  push_string_field(L, "database", check.database);
+  lua_createtable(L, static_cast<int>(check.tables.size()), 0);
+  for (std::size_t i = 0; i < check.tables.size(); ++i) {
+    push_table_check(L, check.tables[i]);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "tables");
+  lua_createtable(L, static_cast<int>(check.mismatches.size()), 0);
+  for (std::size_t i = 0; i < check.mismatches.size(); ++i) {
+    push_table_check(L, check.mismatches[i]);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "mismatches");
+  lua_pushnumber(L, static_cast<lua_Number>(check.rows));
+  lua_setfield(L, -2, "rows");
+  lua_pushnumber(L, check.restore_ms);
+  lua_setfield(L, -2, "restore_ms");
+  lua_pushnumber(L, check.count_ms);
+  lua_setfield(L, -2, "count_ms");
+  return 1;
+}
+
 // cluster:info() -> {version=, major=, bin_dir=, dir=}
 int cluster_info(lua_State* L) {
   auto& c = check_cluster(L, 1);
@@ -213,6 +288,7 @@ int cluster_tostring(lua_State* L) {
 const luaL_Reg kClusterMethods[] = {
     {"connect", guarded<cluster_connect>},
     {"load_schema_of", guarded<cluster_load_schema_of>},
+    {"restore", guarded<cluster_restore>},
     {"info", guarded<cluster_info>},
     {"stop", cluster_stop},
     {nullptr, nullptr},
@@ -287,6 +363,31 @@ int conn_transaction(lua_State* L) {
   return lua_gettop(L) - 2;
 }
 
+// conn:census() -> {database=, tables={{table=, rows=}}, roles={...}}: exact row counts of
+// every user table, in the session's current transaction (engine/backup_restore.hpp).
+int conn_census(lua_State* L) {
+  auto& c = check_connection(L, 1);
+  const auto census = backup::take_census(c);
+  lua_createtable(L, 0, 3);  // [census]
+  push_string_field(L, "database", census.database);
+  lua_createtable(L, static_cast<int>(census.tables.size()), 0);  // [census, tables]
+  for (std::size_t i = 0; i < census.tables.size(); ++i) {
+    lua_createtable(L, 0, 2);
+    push_string_field(L, "table", census.tables[i].table);
+    lua_pushnumber(L, static_cast<lua_Number>(census.tables[i].rows));
+    lua_setfield(L, -2, "rows");
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "tables");  // [census]
+  lua_createtable(L, static_cast<int>(census.roles.size()), 0);
+  for (std::size_t i = 0; i < census.roles.size(); ++i) {
+    lua_pushstring(L, census.roles[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "roles");
+  return 1;
+}
+
 int conn_try_lock(lua_State* L) {
   auto& c = check_connection(L, 1);
   lua_pushboolean(L, c.try_advisory_lock(static_cast<std::int64_t>(luaL_checknumber(L, 2))));
@@ -348,6 +449,7 @@ const luaL_Reg kConnMethods[] = {
     {"exec", guarded<conn_exec>},
     {"script", guarded<conn_script>},
     {"transaction", guarded<conn_transaction>},
+    {"census", guarded<conn_census>},
     {"try_advisory_lock", guarded<conn_try_lock>},
     {"advisory_unlock", guarded<conn_unlock>},
     {"set", guarded<conn_set>},

@@ -51,7 +51,8 @@ PlannedMigration planned(const Migration& m, bool rollback, int server_version, 
     // create-extension is a question for the server (is it available?), not a finding to
     // acknowledge: the plan lists the extensions instead.
     if (f.rule == "create-extension") continue;
-    Finding finding{f, f.rule + "@" + m.name};
+    // A rollback's finding is in the down script: --ack names that file.
+    Finding finding{f, f.rule + "@" + (rollback ? std::filesystem::path(p.path).filename().string() : m.name)};
     p.findings.push_back(std::move(finding));
   }
   p.extensions = p.script.extensions_created;

@@ -28,6 +28,8 @@ return runbook.define {
     migrate.LEDGER_PARAM,
     migrate.LAYOUT_PARAM,
     { name = "backup_dir", type = "string", help = "where backups go (default: the environment's, else .runbook/backups)" },
+    { name = "backup_verify", type = "enum", choices = { "read", "restore" },
+      help = "read the backup back whole, or also restore it into an ephemeral cluster and compare row counts (default: the environment's, else read)" },
   },
   settings = {
     confirm = false,                  -- a typed token such as "PROD-OK"; false asks a plain yes/no question

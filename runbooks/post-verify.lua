@@ -1,7 +1,8 @@
 -- post-verify.lua — verify a database after a change (seed 001 "Post-apply verification",
 -- seed 004 "Post-Migration Verification", seed 000 parity gate).
 -- Prints a table of check, result, detail; exits 4 (verification failed) if any check fails.
--- The checks come from the environment: expected_tables, expected_indexes, smoke_sql,
+-- The checks come from the environment: expected_tables, expected_indexes, smoke_sql (with
+-- expect), compare (against the values the newest live apply read before it changed anything),
 -- health_checks, max_connections, long_transaction.
 local runbook = require "runbook"
 local preflight = require "lib.preflight"

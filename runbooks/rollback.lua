@@ -92,17 +92,29 @@ local function rollback(ctx)
   end
 end
 
+-- After the rollback, the ledger first (a drifted one says the rollback itself went wrong),
+-- then the whole post-verify of the environment, as after an apply (seed 001 verifies after
+-- either): the schema against the one recorded at this ledger position, orphans, NOT VALID
+-- constraints, smoke SQL, health. The schema it leaves is what post-verify expects next.
 local function verify(ctx)
   if ctx.dry_run then
     ctx:log("dry-run: nothing was rolled back")
     return
   end
   local st = migrate.status(ctx)
+  ctx.state.status = st
   ctx:log("after rollback: %s", migrate.summary(st))
-  local r = { name = "ledger consistent", result = st.parity, detail = migrate.summary(st) }
-  ctx:record("check", r)
+  local ledger = { name = "ledger consistent", result = st.parity, detail = migrate.summary(st) }
+  ctx:record("check", ledger)
   if st.parity ~= "PASS" then ctx:verify_failed("after rollback the ledger has drifted:\n  - " .. table.concat(st.drift, "\n  - ")) end
-  checks.run(ctx, { function() return checks.invalid_indexes(ctx) end })
+  ctx.state.checks = { ledger }
+  -- The rolled-back migrations are pending again: that is the point, not a parity failure.
+  checks.run(ctx, checks.database_checks(ctx, { parity = false }))
+  checks.run(ctx, checks.http_checks(ctx))
+  -- Recorded after the checks (which compare with the earlier expectation) and before the
+  -- verdict; only a run that succeeds is believed later (lib/records.lua).
+  if not ctx.state.plan:empty() then migrate.record_expected_schema(ctx, st, true) end
+  checks.verdict(ctx)
 end
 
 return runbook.define {
@@ -119,15 +131,18 @@ return runbook.define {
     { name = "lock_timeout", type = "duration", default = "30s", help = "lock_timeout for each down script" },
     { name = "lock_wait", type = "duration", default = "60s", help = "how long to wait for another runner's lock" },
   },
-  settings = { confirm = false, maintenance = true },
+  -- Down scripts drop what the up scripts made: each destructive finding is acknowledged by
+  -- name, as in apply-prod (a restore undoes the same migrations, so it asks the same).
+  settings = { confirm = false, maintenance = true, acknowledge_destructive = true },
   steps = {
     runbook.gate("connect", "Connect to the database", preflight.connect),
     runbook.gate("plan", "The rollback plan: down scripts if all exist (and not method=restore), else the last recorded backup; takes the lock", plan),
-    runbook.gate("confirm", "Ask the operator", confirm),
+    runbook.gate("review", "Show the down scripts and their lint findings", preflight.review),
+    runbook.gate("confirm", "Acknowledge each destructive finding of the down scripts, then ask the operator", confirm),
     runbook.gate("pause", "Pause workers and enter maintenance mode (environment hooks), if anything will be rolled back",
       function(ctx) if not ctx.state.plan:empty() then hooks.pause(ctx) end end),
     runbook.step("rollback", "Run the down scripts, or restore into a fresh database and switch", rollback),
-    runbook.step("verify", "The ledger must be consistent with the schema; no invalid indexes", verify),
+    runbook.step("verify", "The ledger consistent, then the whole post-verify of the environment (schema, orphans, smoke SQL, health)", verify),
     runbook.gate("resume", "Leave maintenance mode and resume workers (what this run paused)", hooks.resume),
   },
   on_failure = function(ctx) hooks.resume(ctx) end,  -- only what this run paused

@@ -355,10 +355,11 @@ end
 local ENV_KEYS = {
   description = "string", database_env = "string", disposable = "boolean", confirm = "string",
   lock_timeout = "string", statement_timeout = "string", migrations = "string", ledger = "string",
-  backup = "string", backup_dir = "string", health_checks = "table", parity_url = "string",
+  backup = "string", backup_dir = "string", backup_verify = "string", health_checks = "table", parity_url = "string",
   expected_tables = "table", expected_indexes = "table", smoke_sql = "table", hooks = "table",
   max_connections = "number", long_transaction = "string", secrets_env = "table",
   not_valid_ok = "table", fk_sample = "number", require_rehearsal = "string", min_soak = "string",
+  compare = "table",
 }
 local HOOK_KEYS = { pause_workers = true, resume_workers = true, maintenance_on = true, maintenance_off = true,
   upload_backup = true }
@@ -369,6 +370,86 @@ local function sorted_keys(t)
   for k in pairs(t) do out[#out + 1] = k end
   table.sort(out)
   return out
+end
+
+local EXPECT_OPS = { ">=", "<=", "!=", "=", ">", "<" }
+
+--- The `expect` of a smoke query: an operator (=, !=, >=, >, <=, <) and a number ("= 0",
+--- ">= 1"), a Lua number (the same as "= n"), or any other text: the value's text must equal it.
+--- Returns `{ op =, number =, text = }` (op "text" with `value` for a bare value), or nil and
+--- what is wrong with it.
+function M.parse_expect(expect)
+  if type(expect) == "number" and expect == expect then return { op = "=", number = expect, text = "= " .. tostring(expect) } end
+  if type(expect) ~= "string" then return nil, "must be a string such as \">= 1\", got " .. type(expect) end
+  local s = expect:match("^%s*(.-)%s*$")
+  if s == "" then return nil, "is empty (write \"= 0\", \">= 1\", ... or the value expected)" end
+  for _, op in ipairs(EXPECT_OPS) do
+    if s:sub(1, #op) == op then
+      local rest = s:sub(#op + 1):match("^%s*(.-)$")
+      local n = tonumber(rest)
+      if not n or n ~= n then
+        return nil, string.format("%s needs a number after it, got %q (operators: =, !=, >=, >, <=, <; " ..
+          "without an operator the value is compared as text)", op, rest)
+      end
+      return { op = op, number = n, text = op .. " " .. rest }
+    end
+  end
+  return { op = "text", value = s, text = s }
+end
+
+local COMPARE_MUSTS = { not_shrink = true, equal = true, grow = true }
+local COMPARE_KEYS = { name = true, sql = true, must = true }
+
+local function shown(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) ~= "number" and type(v) ~= "boolean" and v ~= nil then return "(a " .. type(v) .. ")" end
+  local ok, text = pcall(tostring, v)
+  return ok and type(text) == "string" and text or type(v)
+end
+
+-- Problems of the smoke_sql entries' `expect` and of the `compare` list, each naming its entry.
+local function check_expectations(env, problems)
+  if type(env.smoke_sql) == "table" then
+    for i, s in ipairs(env.smoke_sql) do
+      if type(s) == "table" and s.expect ~= nil then
+        local _, err = M.parse_expect(s.expect)
+        if err then
+          problems[#problems + 1] = string.format("smoke_sql[%d] %s: expect %s: %s", i, shown(s.name or s.sql), shown(s.expect), err)
+        end
+      end
+    end
+  end
+  if type(env.compare) ~= "table" then return end
+  for k in pairs(env.compare) do
+    if type(k) ~= "number" or k < 1 or k > #env.compare or k ~= math.floor(k) then
+      problems[#problems + 1] = string.format("compare[%s]: compare is a list: compare = { { name = \"orders\", " ..
+        "sql = \"SELECT count(*) FROM orders\", must = \"not_shrink\" } }", shown(k))
+    end
+  end
+  local seen = {}
+  for k, c in ipairs(env.compare) do
+    local label = "compare[" .. k .. "]"
+    if type(c) ~= "table" then
+      problems[#problems + 1] = label .. " must be a table { name =, sql =, must = }, got " .. type(c)
+    else
+      if type(c.name) == "string" and c.name ~= "" then
+        label = label .. " " .. shown(c.name)
+        if seen[c.name] then problems[#problems + 1] = label .. ": the name is used twice" end
+        seen[c.name] = true
+      else
+        problems[#problems + 1] = label .. " needs a name (a string)"
+      end
+      for ck in pairs(c) do
+        if not COMPARE_KEYS[ck] then problems[#problems + 1] = string.format("%s: unknown key %s (known: must, name, sql)", label, shown(ck)) end
+      end
+      if type(c.sql) ~= "string" or c.sql == "" then
+        problems[#problems + 1] = label .. " needs sql, a query returning one value (\"SELECT count(*) FROM orders\")"
+      end
+      if not COMPARE_MUSTS[c.must] then
+        problems[#problems + 1] = string.format("%s: must %s is not one of not_shrink, equal, grow", label, shown(c.must))
+      end
+    end
+  end
 end
 
 --- Loads and validates the environments file; returns the named environment.
@@ -405,8 +486,16 @@ function M.load_environment(file, name)
       end
     end
   end
+  -- A file of odd tables (metatables that raise) gets a configuration error too, never a Lua one.
+  local read, why = pcall(check_expectations, env, problems)
+  if not read then
+    problems[#problems + 1] = "smoke_sql or compare could not be read: " .. (type(why) == "string" and why or type(why))
+  end
   if env.backup and env.backup ~= "required" and env.backup ~= "optional" and env.backup ~= "skip" then
     problems[#problems + 1] = string.format("backup must be \"required\", \"optional\" or \"skip\", got %q", env.backup)
+  end
+  if type(env.backup_verify) == "string" and env.backup_verify ~= "read" and env.backup_verify ~= "restore" then
+    problems[#problems + 1] = string.format("backup_verify must be \"read\" or \"restore\", got %q", env.backup_verify)
   end
   if env.database_env == nil then
     problems[#problems + 1] = "database_env is required: the name of the environment variable holding the database URL"

@@ -19,7 +19,10 @@ return {
     },
     expected_tables = { "public.hero_snapshots", "public.etl_errors" },
     expected_indexes = { "hero_snapshots_pending_idx", { table = "hero_snapshots", like = "%gin%" } },
-    smoke_sql = { "SELECT count(*) >= 0 FROM hero_snapshots" },
+    smoke_sql = {
+      "SELECT count(*) >= 0 FROM hero_snapshots",   -- no expect: passes unless false or NULL
+      { name = "error types seeded", sql = "SELECT count(*) FROM etl_error_types", expect = ">= 1" },
+    },
   },
   prod = {
     description = "production",
@@ -51,6 +54,15 @@ return {
     expected_tables = { "public.hero_snapshots", "public.etl_errors", "public.user_profile_summary" },
     smoke_sql = {
       { name = "recent errors readable", sql = "SELECT count(*) >= 0 FROM etl_errors WHERE created_at > now() - interval '10 minutes'" },
+      -- expect: "= 0", "!= 0", ">= 1", "> 1", "<= 5", "< 5", or a bare value the result must equal as text
+      { name = "no stuck snapshots", sql = "SELECT count(*) FROM hero_snapshots WHERE processed_at IS NULL AND created_at < now() - interval '1 day'",
+        expect = "= 0" },
+    },
+    -- Read before apply changes anything and compared after (verify and post-verify): a
+    -- migration that loses rows fails verification (exit 4).
+    compare = {
+      { name = "hero_snapshots", sql = "SELECT count(*) FROM hero_snapshots", must = "not_shrink" },
+      { name = "error types", sql = "SELECT count(*) FROM etl_error_types", must = "equal" },
     },
   },
 }

@@ -87,13 +87,164 @@ function M.indexes(ctx, specs)
     #missing == 0 and (#(specs or {}) .. " present") or ("missing: " .. table.concat(missing, ", ")))
 end
 
---- Smoke SQL: each query must run and its first value must not be false or NULL.
+-- The first value of `sql`: ok, the error (when not ok), whether there was a row, the value
+-- (nil for NULL).
+local function first_value(ctx, sql)
+  local function pack(ok, ...)
+    if not ok then return false, tostring((...)) end
+    return true, nil, select("#", ...) > 0, (...)
+  end
+  return pack(pcall(function() return ctx:db():value(sql) end))
+end
+
+-- A value as the results show it: NULL, integers without a decimal point, numeric text as it
+-- is, other text quoted.
+local function shown(v)
+  if v == nil then return "NULL" end
+  if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
+  if type(v) == "string" then return tonumber(v) and v or string.format("%q", v) end
+  return tostring(v)
+end
+
+-- The text of a value compared with a bare expected value (no quotes); nil for NULL.
+local function text_of(v)
+  if v == nil then return nil end
+  if type(v) == "string" then return v end
+  return (shown(v))
+end
+
+-- A number from a value (numbers, and numeric or bigint text); nil for anything else.
+local function number_of(v)
+  if type(v) == "number" then return v end
+  if type(v) == "string" then return tonumber(v) end
+  return nil
+end
+
+local MEETS = {
+  ["="] = function(a, b) return a == b end, ["!="] = function(a, b) return a ~= b end,
+  [">="] = function(a, b) return a >= b end, [">"] = function(a, b) return a > b end,
+  ["<="] = function(a, b) return a <= b end, ["<"] = function(a, b) return a < b end,
+}
+
+--- Whether `value` meets `expectation` (runbook.parse_expect), and why not.
+function M.meets(expectation, value)
+  if expectation.op == "text" then
+    if text_of(value) == expectation.value then return true end
+    return false
+  end
+  local n = number_of(value)
+  if n == nil then return false, "not a number" end
+  return MEETS[expectation.op](n, expectation.number)
+end
+
+--- Smoke SQL: each query must run and its first value must not be false or NULL; with
+--- `expect` (`"= 0"`, `">= 1"`, `"ok"`, ...) it must meet that instead.
 function M.smoke(ctx, spec)
-  local name = type(spec) == "table" and spec.name or spec
+  local name = type(spec) == "table" and (spec.name or spec.sql) or spec
   local sql = type(spec) == "table" and spec.sql or spec
-  local ok, value = pcall(function() return ctx:db():value(sql) end)
-  if not ok then return result("smoke: " .. name, false, tostring(value)) end
-  return result("smoke: " .. name, value ~= nil and value ~= false, "returned " .. tostring(value))
+  local expect = type(spec) == "table" and spec.expect or nil
+  local ok, err, has_row, value = first_value(ctx, sql)
+  if not ok then return result("smoke: " .. name, false, err) end
+  if expect == nil then
+    return result("smoke: " .. name, value ~= nil and value ~= false, "returned " .. tostring(value))
+  end
+  local want, bad = runbook.parse_expect(expect)
+  if not want then return result("smoke: " .. name, false, string.format("expect %s: %s", shown(expect), bad)) end
+  if not has_row then return result("smoke: " .. name, false, "no row, expected " .. want.text) end
+  local met, why = M.meets(want, value)
+  return result("smoke: " .. name, met, string.format("got %s%s, expected %s", shown(value), why and (", " .. why) or "", want.text))
+end
+
+local MUST_TEXT = { not_shrink = "must not shrink", equal = "must stay equal", grow = "must grow" }
+
+--- Step part (apply, before anything changes): reads each of the environment's `compare`
+--- queries and records the values (event `compare_before`) for verify and post-verify. A query
+--- that fails is recorded with its error: its comparison fails later. Once per run. A run
+--- whose plan applies nothing records nothing and its verify compares nothing.
+function M.compare_before(ctx)
+  local specs = ctx.env and ctx.env.compare or {}
+  if #specs == 0 or ctx.state.compare_before then return end
+  if migrate.plan(ctx):empty() then
+    ctx.state.compare_before = { queries = {}, nothing_applied = true }
+    ctx:log("compare: nothing to apply, so nothing to compare")
+    return
+  end
+  local queries, parts = {}, {}
+  for _, c in ipairs(specs) do
+    local ok, err, has_row, value = first_value(ctx, c.sql)
+    local q = { name = c.name, sql = c.sql, must = c.must }
+    if not ok then
+      q.error = err
+      ctx:warn("compare %s: could not be read before the apply: %s", c.name, err)
+    elseif not has_row then
+      q.no_row = true
+    else
+      q.value, q.null = value, value == nil or nil
+    end
+    queries[#queries + 1] = q
+    parts[#parts + 1] = string.format("%s %s", c.name, q.error and "(error)" or q.no_row and "(no row)" or shown(value))
+  end
+  ctx.state.compare_before = { queries = queries, run_id = ctx.run_id }
+  ctx:record("compare_before", { queries = queries })
+  ctx:log("compare: before the apply: %s", table.concat(parts, ", "))
+end
+
+-- The values recorded before: this run's (apply), else the newest a live run recorded on
+-- this database (post-verify run on its own), and the run that recorded them.
+local function recorded_before(ctx)
+  if ctx.state.compare_before then return ctx.state.compare_before, nil end
+  if ctx.state.compare_before_recorded == nil then
+    local e, rec = require("lib.records").latest_event(ctx, "compare_before", { any_status = true })
+    ctx.state.compare_before_recorded = e and { queries = e.queries or {}, run_id = rec.run_id } or false
+  end
+  local r = ctx.state.compare_before_recorded
+  return r or nil, r and r.run_id
+end
+
+--- A compare query of the environment: its value now against the value recorded before the
+--- apply, by `must` (not_shrink, equal, grow), naming both numbers.
+function M.compare(ctx, spec)
+  local name = "compare " .. tostring(spec.name)
+  local must = MUST_TEXT[spec.must] or ("must " .. tostring(spec.must))
+  local before_set, from_run = recorded_before(ctx)
+  if before_set and before_set.nothing_applied then
+    return result(name, true, "not compared: this run applied nothing")
+  end
+  local before
+  for _, q in ipairs(before_set and before_set.queries or {}) do
+    if q.name == spec.name then before = q end
+  end
+  if not before then
+    return result(name, false, "no value recorded before an apply yet (apply.lua reads it first)", true)
+  end
+  local from = from_run and ("; before recorded by run " .. from_run) or ""
+  if before.sql ~= spec.sql then
+    return result(name, false, "the query changed since run " .. tostring(from_run or ctx.run_id) ..
+      " recorded its value before the apply; apply again to record it", true)
+  end
+  if before.error then return result(name, false, "could not be read before the apply: " .. before.error .. from) end
+  if before.no_row then return result(name, false, "no row before the apply; " .. must .. from) end
+  local ok, err, has_row, after = first_value(ctx, spec.sql)
+  if not ok then return result(name, false, string.format("%s before, after: %s; %s%s", shown(before.value), err, must, from)) end
+  if not has_row then return result(name, false, string.format("%s before, no row after: %s%s", shown(before.value), must, from)) end
+  local detail = string.format("%s before, %s after: %s%s", shown(before.value), shown(after), must, from)
+  local b, a = number_of(before.value), number_of(after)
+  if spec.must == "equal" and (b == nil or a == nil) then
+    return result(name, text_of(before.value) == text_of(after), detail)
+  end
+  if b == nil or a == nil then return result(name, false, detail .. " (not numbers)") end
+  local pass = (spec.must == "not_shrink" and a >= b) or (spec.must == "grow" and a > b) or (spec.must == "equal" and a == b)
+  return result(name, pass, detail)
+end
+
+--- What was recorded before the apply, for a line of the dry-run.
+local function before_summary(ctx)
+  local parts = {}
+  for _, q in ipairs(ctx.state.compare_before and ctx.state.compare_before.queries or {}) do
+    parts[#parts + 1] = string.format("%s %s", q.name, q.error and "(error)" or q.no_row and "(no row)" or shown(q.value))
+  end
+  if ctx.state.compare_before and ctx.state.compare_before.nothing_applied then return "none (nothing to apply)" end
+  return #parts > 0 and table.concat(parts, ", ") or "none (the apply step did not run)"
 end
 
 --- An HTTP check: {name=, url=, status=200, json={["path"]=value}, timeout=, retries=}.
@@ -105,11 +256,20 @@ function M.http(ctx, spec)
   return result(spec.name or ("http " .. spec.url), ok, detail)
 end
 
---- The schema this database is expected to have: the one this run's apply just recorded, else
---- the newest `expected_schema` a successful live run recorded for it (lib/records.lua).
-function M.expected_schema(ctx)
+--- The schema this database is expected to have: the one this run just recorded, else the
+--- newest `expected_schema` a successful live run recorded for it at the ledger's current
+--- position (after a rollback: the one recorded when the ledger last stood there), else the
+--- newest at all (lib/records.lua).
+function M.expected_schema(ctx, st)
   if ctx.state.expected_schema then return ctx.state.expected_schema, ctx.run_id end
-  local e, rec = require("lib.records").latest_event(ctx, "expected_schema")
+  local records = require "lib.records"
+  if st then
+    local e, rec = records.latest_event(ctx, "expected_schema", { where = function(e)
+      return e.applied_count == #st.applied and e.last_applied == st.applied[#st.applied]
+    end })
+    if e then return e, rec.run_id end
+  end
+  local e, rec = records.latest_event(ctx, "expected_schema")
   return e, rec and rec.run_id
 end
 
@@ -125,15 +285,16 @@ end
 --- a manual resolve), which makes the expectation stale: then a WARN.
 function M.schema(ctx)
   local catalog = require "catalog"
-  local expected, run = M.expected_schema(ctx)
+  local ok, st = pcall(function() return ctx.state.status or migrate.status(ctx) end)
+  if not ok then st = nil end
+  local expected, run = M.expected_schema(ctx, st)
   if not expected then
     return result("expected schema", false, "no expected schema recorded (a successful live apply records one)", true)
   end
   local diffs = catalog.diff(expected, catalog.snapshot(ctx:db()))
   local stale
   if expected.applied_count then
-    local ok, st = pcall(function() return ctx.state.status or migrate.status(ctx) end)
-    if ok and (#st.applied ~= expected.applied_count or st.applied[#st.applied] ~= expected.last_applied) then
+    if st and (#st.applied ~= expected.applied_count or st.applied[#st.applied] ~= expected.last_applied) then
       stale = string.format("recorded at %d applied (last %s), the ledger now has %d (last %s)", expected.applied_count,
         tostring(expected.last_applied), #st.applied, tostring(st.applied[#st.applied]))
     end
@@ -147,6 +308,29 @@ function M.schema(ctx)
       #diffs, run, stale and ("; stale: " .. stale) or ""), stale ~= nil)
   end
   r.differences, r.expected_from = diffs, run
+  return r
+end
+
+--- Schema as rehearsed (issue 10): the live catalog against the schema the newest rehearsal of
+--- this database on a shadow left at the same ledger position — the plan's expectation, proven
+--- before the change. Nil (no row) when no rehearsal of this database reached that position.
+function M.rehearsed_schema(ctx)
+  local ok, st = pcall(function() return ctx.state.status or migrate.status(ctx) end)
+  if not ok or #st.applied == 0 then return nil end
+  local e, rec = require("lib.records").latest_event(ctx, "rehearsed_schema", { mode = "rehearse", where = function(e)
+    return e.applied_count == #st.applied and e.last_applied == st.applied[#st.applied]
+  end })
+  if not e then return nil end
+  local diffs = require("catalog").diff(e, require("catalog").snapshot(ctx:db()))
+  local r
+  if #diffs == 0 then
+    r = result("schema as rehearsed", true, string.format("matches the shadow of rehearsal run %s (%s applied)",
+      rec.run_id, tostring(e.last_applied)))
+  else
+    r = result("schema as rehearsed", false, string.format("%s (%d difference(s) from the shadow of rehearsal run %s)",
+      joined(diffs), #diffs, rec.run_id))
+  end
+  r.differences, r.expected_from = diffs, rec.run_id
   return r
 end
 
@@ -196,14 +380,18 @@ function M.run(ctx, list)
   for _, check in ipairs(list) do
     local ok, r = pcall(check)
     if not ok then r = { name = "check", result = "FAIL", detail = tostring(r) } end
+    if r == nil then goto next end  -- a check that does not apply here (schema as rehearsed)
     ctx.state.checks[#ctx.state.checks + 1] = r
     ctx:record("check", r)
     if r.result == "FAIL" then ctx:warn("%s: FAIL: %s", r.name, r.detail) end
+    ::next::
   end
 end
 
 --- The database checks of an environment (seed 001 verification queries).
-function M.database_checks(ctx)
+--- `opts.parity = false` leaves out the parity check (a rollback checks its ledger its own way:
+--- the rolled-back migrations are pending again, which is the point).
+function M.database_checks(ctx, opts)
   local env = ctx.env or {}
   local list = {
     function() return M.parity(ctx) end,
@@ -212,12 +400,15 @@ function M.database_checks(ctx)
     function() return M.long_transactions(ctx, env.long_transaction or "5min", true) end,
     function() return M.invalid_indexes(ctx) end,
     function() return M.schema(ctx) end,
+    function() return M.rehearsed_schema(ctx) end,
     function() return M.fk_orphans(ctx, env.fk_sample) end,
     function() return M.not_valid(ctx, env.not_valid_ok) end,
   }
+  if opts and opts.parity == false then table.remove(list, 1) end
   if env.expected_tables then list[#list + 1] = function() return M.tables(ctx, env.expected_tables) end end
   if env.expected_indexes then list[#list + 1] = function() return M.indexes(ctx, env.expected_indexes) end end
   for _, s in ipairs(env.smoke_sql or {}) do list[#list + 1] = function() return M.smoke(ctx, s) end end
+  for _, c in ipairs(env.compare or {}) do list[#list + 1] = function() return M.compare(ctx, c) end end
   return list
 end
 
@@ -246,6 +437,9 @@ function M.verify_all(ctx)
   if ctx.dry_run then
     local st = migrate.status(ctx)
     ctx:log("dry-run: nothing was applied, so post-verify only reports: %s", migrate.summary(st))
+    if #(ctx.env and ctx.env.compare or {}) > 0 then
+      ctx:log("dry-run: compare: values before: %s; the after comparisons are skipped, as nothing was applied", before_summary(ctx))
+    end
     return
   end
   ctx.state.checks = {}

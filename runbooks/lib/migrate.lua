@@ -245,9 +245,11 @@ function M.rehearse_on(ctx)
   return where
 end
 
---- Step: apply exactly the plan under the advisory lock.
+--- Step: apply exactly the plan under the advisory lock. First the environment's compare
+--- queries are read and recorded (verify compares them after; lib/checks.lua).
 function M.apply(ctx)
   local plan = M.plan(ctx)
+  require("lib.checks").compare_before(ctx)
   if ctx.rehearse and M.rehearse_on(ctx) == "shadow" then
     ctx.state.applied = require("lib.rehearsal").on_shadow(ctx)
     return
@@ -305,11 +307,12 @@ function M.verify(ctx)
   M.record_expected_schema(ctx, st)
 end
 
---- After a live apply that changed something: records the schema it left (catalog.snapshot) as
---- what post-verify expects from now on, with the ledger position it belongs to (a later
---- rollback makes it stale, not wrong). Once per run.
-function M.record_expected_schema(ctx, st)
-  if ctx.dry_run or #(ctx.state.applied or {}) == 0 or ctx.state.expected_schema then return end
+--- After a live apply (or rollback: `changed`) that changed something: records the schema it
+--- left (catalog.snapshot) as what post-verify expects from now on, with the ledger position it
+--- belongs to (post-verify prefers the expectation recorded at the ledger's position). Once per run.
+function M.record_expected_schema(ctx, st, changed)
+  if changed == nil then changed = #(ctx.state.applied or {}) > 0 end
+  if ctx.dry_run or not changed or ctx.state.expected_schema then return end
   st = st or M.status(ctx)  -- now: ctx.state.status may be from before the apply
   local snap = catalog.snapshot(ctx:db())
   snap.applied_count, snap.last_applied = #st.applied, st.applied[#st.applied]

@@ -22,18 +22,26 @@ end
 --- (seed 002 "Review Pending Migrations", seed 004 "Identify destructive operations").
 --- The findings are the plan's; a destructive one is acknowledged at the confirmation gate
 --- (the engine refuses to apply without it when the policy says so), not here.
+--- A rollback's plan is reviewed the same way: its SQL is the down scripts'.
 function M.review(ctx)
   local plan = migrate.plan(ctx)
   local planned = plan:migrations()
+  local what = plan:kind() == "rollback" and "down scripts" or "pending migrations"
   if #planned == 0 then
-    ctx:log("nothing pending to review")
+    ctx:log("no %s to review", what)
     return
   end
   local destructive = {}
   local show = #planned <= 20 and ctx.log or ctx.detail
-  if #planned > 20 then ctx:log("%d pending migrations: their SQL is shown with -v", #planned) end
+  if #planned > 20 then ctx:log("%d %s: their SQL is shown with -v", #planned, what) end
+  local no_down = {}
+  for _, name in ipairs(plan:kind() == "rollback" and plan:missing_down() or {}) do no_down[name] = true end
   for _, m in ipairs(planned) do
-    show(ctx, "----- %s -----\n%s", m.path, (migrate.review_sql(m):gsub("%s+$", "")))
+    if no_down[m.name] then
+      ctx:log("----- %s: no down script -----", m.name)
+    else
+      show(ctx, "----- %s -----\n%s", m.path, (migrate.review_sql(m):gsub("%s+$", "")))
+    end
     for _, f in ipairs(m.findings) do
       ctx:warn("%s:%d: [%s] %s", f.file, f.line, f.rule, f.message)
       ctx:record("lint", f)

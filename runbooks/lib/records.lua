@@ -42,13 +42,19 @@ end
 
 --- The newest event of `kind` in the record of a run that succeeded live on this run's
 --- database, and that record; nil when there is none. Newest by when the event was recorded.
-function M.latest_event(ctx, kind)
+--- `opts.any_status`: of any live run, whatever its outcome (values read before a change are
+--- still what the database held then when the run failed afterwards). `opts.where(event)`:
+--- only events it returns true for. `opts.mode`: of runs in that mode ("rehearse") instead of live ones.
+function M.latest_event(ctx, kind, opts)
   local here = M.this_database(ctx)
+  local any_status = opts and opts.any_status
+  local where = opts and opts.where
+  local mode = opts and opts.mode or "live"
   local newest, newest_rec
   M.each(ctx, function(rec)
-    if rec.status ~= "succeeded" or rec.mode ~= "live" or M.database_key(rec.database) ~= here then return end
+    if (rec.status ~= "succeeded" and not any_status) or rec.mode ~= mode or M.database_key(rec.database) ~= here then return end
     for _, e in ipairs(M.events(rec, kind)) do
-      if not newest or (e.at or "") > (newest.at or "") then newest, newest_rec = e, rec end
+      if (not where or where(e)) and (not newest or (e.at or "") > (newest.at or "")) then newest, newest_rec = e, rec end
     end
   end)
   return newest, newest_rec

@@ -4,6 +4,7 @@
 -- own-transaction files included — timing each migration and recording the table locks it took
 -- and the tables it rewrote. Nothing runs on the target but the reads of pg_dump. The cluster
 -- is stopped and deleted at the end, also on a failure or ^C.
+local catalog = require "catalog"
 local db = require "db"
 local migrations = require "migrations"
 local migrate = require "lib.migrate"
@@ -65,8 +66,13 @@ function M.on_shadow(ctx)
       statement_timeout = ctx.params.statement_timeout ~= "0" and ctx.params.statement_timeout or nil,
       record_effects = true,
     })
+    -- The schema the chain leaves, with the ledger position it belongs to: what a live apply of
+    -- the same files on this database is expected to leave (checks "schema as rehearsed").
+    local st = migrations.status(shadow, chain, migrate.ledger_opts(ctx))
+    local schema = catalog.snapshot(shadow)
+    schema.applied_count, schema.last_applied = #st.applied, st.applied[#st.applied]
     shadow:close()
-    return { outcomes = outcomes, copy = copy }
+    return { outcomes = outcomes, copy = copy, schema = schema }
   end)
   cluster:stop()
   if not ok then
@@ -96,6 +102,7 @@ function M.on_shadow(ctx)
       "PostgreSQL %s; times are for empty tables", result.copy.database, info.version),
     server = info.version, database = result.copy.database, migrations = report, files = files, ms = total,
   })
+  ctx:record("rehearsed_schema", result.schema)
   return result.outcomes
 end
 

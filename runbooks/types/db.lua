@@ -75,6 +75,17 @@ function Cluster:connect(dbname) end
 ---@return {database: string, data_tables: string[], ms: number}
 function Cluster:load_schema_of(conn, options) end
 
+---Restores a custom-format archive into a new database of this cluster named like the census's
+---(`pg_restore --no-owner --no-privileges --exit-on-error`, also without tablespaces,
+---publications, subscriptions and security labels; the census's roles created NOLOGIN first),
+---then counts every user table there and compares with the census. Raises `failed` with
+---pg_restore's first error lines when the archive does not restore; `aborted` on ^C.
+---A table either side lacks is a mismatch (its `source` or `restored` is nil).
+---@param archive string path of a `pg_dump --format=custom` archive
+---@param census {database: string, tables: {table: string, rows: number}[], roles?: string[]} from `conn:census()`
+---@return {database: string, tables: {table: string, source?: number, restored?: number}[], mismatches: {table: string, source?: number, restored?: number}[], rows: number, restore_ms: number, count_ms: number}
+function Cluster:restore(archive, census) end
+
 ---The server it runs and where.
 ---@return {version: string, major: integer, bin_dir: string, dir: string}
 function Cluster:info() end
@@ -124,6 +135,14 @@ function Connection:script(sql) end
 ---@param fn fun(conn: db.Connection): T
 ---@return T result what `fn` returned (all of its values)
 function Connection:transaction(fn) end
+
+---Exact row counts (`SELECT count(*)`) of every user table — ordinary tables and partitions,
+---not partitioned parents, extension members, temporary or system tables — and the role names,
+---in the session's current transaction (row security off: a table whose rows it would hide
+---raises instead of counting fewer). Inside a REPEATABLE READ transaction whose snapshot a
+---`pg_dump --snapshot` used, it counts exactly what the archive holds.
+---@return {database: string, tables: {table: string, rows: number}[], roles: string[]} census
+function Connection:census() end
 
 ---`pg_try_advisory_lock(key)`: never waits. Use keys below 2^53.
 ---@param key number

@@ -64,15 +64,36 @@ local runbook = {}
 ---@field ledger? string
 ---@field backup? "required"|"optional"|"skip"
 ---@field backup_dir? string
+---@field backup_verify? "read"|"restore" read the archive back whole, or also restore it into an ephemeral cluster and compare row counts
 ---@field health_checks? table
 ---@field parity_url? string
 ---@field expected_tables? string[]
 ---@field expected_indexes? string[]
----@field smoke_sql? string[]
+---@field smoke_sql? (string|runbook.SmokeQuery)[] each query's first value must not be false or NULL, or must meet its `expect`
+---@field compare? runbook.CompareQuery[] values read before apply changes anything and compared after
 ---@field hooks? table<"pause_workers"|"resume_workers"|"maintenance_on"|"maintenance_off"|"upload_backup", string[]> argv lists
 ---@field max_connections? number
 ---@field long_transaction? string
 ---@field secrets_env? string[] names of environment variables whose values are secrets
+
+---A smoke query of an environment (`smoke_sql`).
+---@class runbook.SmokeQuery
+---@field name? string shown in the results (default: the SQL)
+---@field sql string one statement; its first value is checked
+---@field expect? string|number `"= 0"`, `"!= 0"`, `">= 1"`, `"> 1"`, `"<= 5"`, `"< 5"` (a number after the operator), or a bare value the result's text must equal (`"ok"`); a number means `"= n"`
+
+---A named query compared before and after apply (`compare`).
+---@class runbook.CompareQuery
+---@field name string shown in the results as `compare NAME`
+---@field sql string one statement returning one value, usually a count
+---@field must "not_shrink"|"equal"|"grow" what the value after must be against the value before
+
+---A parsed `expect` (`runbook.parse_expect`).
+---@class runbook.Expectation
+---@field op "="|"!="|">="|">"|"<="|"<"|"text"
+---@field number? number the number after the operator
+---@field value? string the text a bare value must equal (op `"text"`)
+---@field text string the expectation as the results show it
 
 ---What the host passes to `runbook.run`.
 ---@class runbook.RunOptions
@@ -95,6 +116,13 @@ runbook.EXIT = { failed = 1, config = 2, aborted = 3, verify_failed = 4 }
 ---The keys an environment may have, with their Lua types.
 ---@type table<string, string>
 runbook.ENV_KEYS = {}
+
+---Parses the `expect` of a smoke query: an operator and a number, a number (`"= n"`), or a bare
+---value compared as text. Nil and the reason when it is neither (`">> 1"`, `"= ok"`, `""`).
+---@param expect string|number
+---@return runbook.Expectation|nil expectation
+---@return string|nil err what is wrong with it
+function runbook.parse_expect(expect) end
 
 ---Fails the current step (kind `failed`, exit code 1). The message gets the caller's `file:line`.
 ---@param message string

@@ -128,7 +128,8 @@ TEST_CASE("post-verify's database checks fail on a missing table; index or a fal
   dir.write("environments.lua", R"(return { prod = { database_env = "APP_DB_URL",
     expected_tables = { "public.items", "public.no_such_table" },
     expected_indexes = { "items_pkey", "no_such_index" },
-    smoke_sql = { "SELECT count(*) > 0 FROM items", "SELECT 1" },
+    smoke_sql = { "SELECT count(*) > 0 FROM items", "SELECT 1",
+      { name = "items counted", sql = "SELECT count(*) FROM items", expect = ">= 1" } },
   } })");
   auto r = run(dir, db, "post-verify.lua", {"--env", "prod"});
   INFO(r.all());
@@ -137,7 +138,10 @@ TEST_CASE("post-verify's database checks fail on a missing table; index or a fal
   CHECK(row(r, "expected indexes").find("missing: no_such_index") != std::string::npos);
   CHECK(row(r, "smoke: SELECT count(*) > 0 FROM items").find("FAIL") != std::string::npos);
   CHECK(row(r, "smoke: SELECT 1").find("PASS") != std::string::npos);
-  CHECK(has(r, "3 of 11 checks failed"));
+  // Without expect a count passes on 0 rows; with one it names what it got.
+  CHECK(row(r, "smoke: items counted").find("FAIL") != std::string::npos);
+  CHECK(row(r, "smoke: items counted").find("got 0, expected >= 1") != std::string::npos);
+  CHECK(has(r, "4 of 12 checks failed"));
 }
 
 TEST_CASE("staging-rebuild fails closed when the HTTP parity endpoint says FAIL; and passes with PASS",

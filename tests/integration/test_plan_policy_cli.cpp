@@ -378,8 +378,10 @@ TEST_CASE("property: no selection of steps changes the schema without token, bac
 }
 
 // The same property for rollback.lua: no selection of steps runs a down script without the
-// confirmation (its policy has no token: --yes answers it) and the maintenance step.
-TEST_CASE("property: no selection of rollback's steps rolls back without confirmation", "[cli][plan][policy][property]") {
+// confirmation (its policy has no token: --yes answers it), the acknowledgement of its
+// destructive SQL by name (--yes never gives it) and the maintenance step.
+TEST_CASE("property: no selection of rollback's steps rolls back without confirmation and acknowledgement",
+          "[cli][plan][policy][property]") {
   TempDir dir;
   TempDatabase tmpl("rb_prop_rb_tmpl");
   dir.write("migrations/0001_a.up.sql", "CREATE TABLE a (id int);\n");
@@ -394,20 +396,25 @@ TEST_CASE("property: no selection of rollback's steps rolls back without confirm
   std::size_t changes = 0;
   for (const auto& sel : selections(step_names(dir, "rollback.lua"))) {
     for (const bool yes : {false, true}) {
-      auto args = sel;
-      if (yes) args.push_back("--yes");
-      auto r = rbtest::run_runbook(dir, db, "rollback.lua", args);
-      if (db.count("SELECT count(*) FROM schema_migrations") == 2 && db.count("SELECT to_regclass('public.b') IS NOT NULL") == 1)
-        continue;
-      ++changes;
-      INFO((sel.empty() ? std::string("(all steps)") : sel[0] + " " + sel[1]) << " yes=" << yes << "\n" << r.all());
-      CHECK(yes);
-      const auto rec = last_record(dir);
-      bool paused = false;
-      for (const auto& s : rec["steps"])
-        if (s.value("name", "") == "pause" && s.value("status", "") == "ok") paused = true;
-      CHECK(paused);
-      reset_from(db, tmpl.name());
+      for (const bool ack : {false, true}) {
+        auto args = sel;
+        if (yes) args.push_back("--yes");
+        if (ack) args.insert(args.end(), {"--ack", "drop-table@0002_b.down.sql"});
+        auto r = rbtest::run_runbook(dir, db, "rollback.lua", args);
+        if (db.count("SELECT count(*) FROM schema_migrations") == 2 && db.count("SELECT to_regclass('public.b') IS NOT NULL") == 1)
+          continue;
+        ++changes;
+        INFO((sel.empty() ? std::string("(all steps)") : sel[0] + " " + sel[1]) << " yes=" << yes << " ack=" << ack << "\n"
+                                                                                   << r.all());
+        CHECK(yes);
+        CHECK(ack);
+        const auto rec = last_record(dir);
+        bool paused = false;
+        for (const auto& s : rec["steps"])
+          if (s.value("name", "") == "pause" && s.value("status", "") == "ok") paused = true;
+        CHECK(paused);
+        reset_from(db, tmpl.name());
+      }
     }
   }
   CHECK(changes > 0);

@@ -122,26 +122,79 @@ TEST_CASE("post-verify: a NOT VALID constraint fails unless the environment list
   CHECK(row_says(listed, "expected schema", "no expected schema recorded"));
 }
 
-TEST_CASE("post-verify: after a rollback the apply's expectation is stale: its differences are a warning",
-          "[post-verify][schema]") {
+TEST_CASE("a rollback verifies against the apply's expectation (stale: a warning) and records the schema it leaves",
+          "[post-verify][schema][rollback]") {
   TempDir dir;
   TempDatabase db;
   applied(dir, db);
-  auto rolled = rbtest::run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "count=1", "--set", "method=down"});
+  // Rolled back to where 0012 added its checks NOT VALID: intended there, so listed.
+  dir.write("environments.lua", R"(return { prod = { database_env = "DATABASE_URL",
+    not_valid_ok = { "hero_snapshots_raw_is_object", "hero_snapshots_error_count_nonnegative" } } })");
+  auto rolled = rbtest::run_runbook(dir, db, "rollback.lua",
+                                    {"--yes", "--set", "count=1", "--set", "method=down", "--json", "--env", "prod"});
   INFO(rolled.all());
   REQUIRE(rolled.code == 0);
-  auto r = post_verify(dir, db, {"--json"});
+  // The rollback's own post-verify: the ledger no longer stands where the apply recorded its
+  // schema, so the differences (the constraint its down script dropped) are a warning.
+  CHECK(row_says(rolled, "ledger consistent", "PASS"));
+  CHECK(row_says(rolled, "expected schema", "WARN"));
+  CHECK(row(rolled, "ledger parity").empty());  // 0013 pending again is the point, not a failure
+  const auto record = nlohmann::json::parse(rolled.out);
+  std::string detail, rollback_run = record["run_id"];
+  for (const auto& c : record["checks"])
+    if (c["name"] == "expected schema") detail = c["detail"];
+  CHECK(detail.find("stale: recorded at 13 applied (last 0013_validate_hero_snapshots_checks.up.sql), the ledger now has 12") !=
+        std::string::npos);
+
+  // From then on post-verify expects what the rollback left.
+  auto r = post_verify(dir, db, {"--env", "prod"});
   INFO(r.all());
   CHECK(r.code == 4);  // parity: 0013 is pending again
   CHECK(row_says(r, "ledger parity", "FAIL"));
-  CHECK(row_says(r, "expected schema", "WARN"));
-  // A warning is not repeated in full on stderr: the run record has its whole detail.
-  std::string detail;
-  const auto record = nlohmann::json::parse(r.out);
-  for (const auto& c : record["checks"])
-    if (c["name"] == "expected schema") detail = c["detail"];
-  CHECK(detail.find("constraint hero_snapshots_raw_is_object on public.hero_snapshots is NOT VALID (expected validated)") !=
-        std::string::npos);
-  CHECK(detail.find("stale: recorded at 13 applied (last 0013_validate_hero_snapshots_checks.up.sql), the ledger now has 12") !=
-        std::string::npos);
+  CHECK(row_says(r, "expected schema", "PASS"));
+  CHECK(row_says(r, "expected schema", "matches the schema recorded by run " + rollback_run));
+}
+
+TEST_CASE("a live apply verifies the schema it left against the shadow rehearsal of the same files", "[post-verify][schema][shadow]") {
+  TempDir dir;
+  TempDatabase db;
+  rbtest::copy_sample_chain(dir);
+  auto rehearsal = rbtest::run_runbook(dir, db, "apply.lua", {"--rehearse", "--yes"});
+  INFO(rehearsal.all());
+  REQUIRE(rehearsal.code == 0);
+
+  SECTION("the same result: PASS, naming the rehearsal run") {
+    auto r = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
+    INFO(r.all());
+    CHECK(r.code == 0);
+    CHECK(row_says(r, "schema as rehearsed", "PASS"));
+    CHECK(row_says(r, "schema as rehearsed", "matches the shadow of rehearsal run "));
+    // post-verify later compares with it too, as long as the ledger stays where the rehearsal left it.
+    auto pv = post_verify(dir, db);
+    INFO(pv.all());
+    CHECK(pv.code == 0);
+    CHECK(row_says(pv, "schema as rehearsed", "PASS"));
+  }
+  SECTION("a table created by hand after the rehearsal: the apply's verify fails (exit 4) naming it") {
+    rbtest::psql(db, "CREATE TABLE hand_made (id int)");
+    auto r = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
+    INFO(r.all());
+    CHECK(r.code == 4);
+    CHECK(row_says(r, "schema as rehearsed", "FAIL"));
+    CHECK(has(r, "table public.hand_made is unexpected (1 column(s), 0 index(es), 0 constraint(s)) (1 difference(s) "
+                 "from the shadow of rehearsal run "));
+    // The migrations themselves are committed: parity holds.
+    CHECK(row_says(r, "ledger parity", "PASS"));
+  }
+  SECTION("a rehearsal that stopped elsewhere in the chain is no expectation: no row") {
+    TempDir other;
+    TempDatabase db2;
+    rbtest::copy_sample_chain(other);
+    REQUIRE(rbtest::run_runbook(other, db2, "apply.lua", {"--rehearse", "--yes", "--set", "target=0005"}).code == 0);
+    auto r = rbtest::run_runbook(other, db2, "apply.lua", {"--yes"});
+    INFO(r.all());
+    CHECK(r.code == 0);
+    CHECK(row(r, "schema as rehearsed").empty());
+    CHECK(row_says(r, "expected schema", "PASS"));
+  }
 }

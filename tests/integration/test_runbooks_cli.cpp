@@ -220,7 +220,8 @@ TEST_CASE("post-verify.lua: --dry-run and live both verify a healthy database wi
   environments(dir, R"(return { prod = { database_env = "DATABASE_URL",
     expected_tables = { "public.hero_snapshots", "public.backfill_jobs" },
     expected_indexes = { "hero_snapshots_pending_idx", { table = "etl_errors", like = "%created_at%" } },
-    smoke_sql = { "SELECT count(*) = 6 FROM etl_error_types" } } })");
+    smoke_sql = { "SELECT count(*) = 6 FROM etl_error_types",
+      { name = "error types seeded", sql = "SELECT count(*) FROM etl_error_types", expect = "= 6" } } } })");
   const auto before = snapshot(dir, db);
   for (const char* mode : {"--dry-run", "--no-color"}) {
     auto r = run_runbook(dir, db, "post-verify.lua", {mode, "--env", "prod"});
@@ -230,7 +231,8 @@ TEST_CASE("post-verify.lua: --dry-run and live both verify a healthy database wi
     CHECK(has(r, "expected tables"));
     CHECK(has(r, "expected indexes"));
     CHECK(has(r, "smoke: SELECT count(*) = 6 FROM etl_error_types"));
-    CHECK(has(r, "all 10 checks passed"));
+    CHECK(has(r, "got 6, expected = 6"));
+    CHECK(has(r, "all 11 checks passed"));
   }
 }
 
@@ -427,7 +429,10 @@ TEST_CASE("rollback.lua with down scripts leaves parity PASS and the rolled-back
   LeftoverGuard leftovers{db};
   const auto chain = rbtest::copy_sample_chain(dir);
   REQUIRE(run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006"}).code == 0);
-  auto r = run_runbook(dir, db, "rollback.lua", {"--yes", "--set", "count=2", "--set", "method=down", "--json"});
+  auto r = run_runbook(dir, db, "rollback.lua",
+                       {"--yes", "--set", "count=2", "--set", "method=down", "--json", "--ack",
+                        "drop-table@0006_create_backfill_jobs.down.sql", "--ack",
+                        "drop-table@0005_create_user_summary_tables.down.sql"});
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK(has(r, "after rollback: 4 applied, 9 pending, parity PASS"));
