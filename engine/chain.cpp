@@ -28,6 +28,12 @@ std::string read_migration_file(const std::string& path) {
   return buf.str();
 }
 
+const std::string& DirListing::read(const std::string& path) const {
+  auto it = contents_.find(path);
+  if (it == contents_.end()) it = contents_.emplace(path, read_migration_file(path)).first;
+  return it->second;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }

@@ -3,6 +3,7 @@
 // version is read from a name, the order, how down scripts pair with ups, per-migration
 // transaction directives and which files to ignore. One small module per tool
 // (engine/layout_*.cpp), each written from that tool's own source; chain.cpp picks one.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,12 @@ struct DirListing {
   std::vector<std::string> files;
   std::vector<std::string> dirs;
   std::string path(const std::string& name) const { return directory + "/" + name; }
+  // The bytes of the file at `path` (read_migration_file), read once however many layouts
+  // look at it while detecting and loading: a chain of thousands of files is read once.
+  const std::string& read(const std::string& path) const;
+
+ private:
+  mutable std::map<std::string, std::string> contents_;
 };
 
 // What a layout writes for a new migration (forward-fix): its ledger name and its files.

@@ -23,7 +23,7 @@ std::size_t find_marker(const std::string& text, const std::string& marker) {
 std::vector<std::string> recognise(const DirListing& l) {
   std::vector<std::string> out;
   for (const auto& f : l.files)
-    if (ends_with(f, ".sql") && starts_with_digit(f) && find_marker(read_migration_file(l.path(f)), kUp) != std::string::npos)
+    if (ends_with(f, ".sql") && starts_with_digit(f) && find_marker(l.read(l.path(f)), kUp) != std::string::npos)
       out.push_back(f);
   return out;
 }
@@ -35,7 +35,7 @@ std::vector<Migration> load(const DirListing& l) {
     m.name = f;
     m.version = leading_digits(f);
     m.up_path = l.path(f);
-    const std::string text = read_migration_file(m.up_path);
+    const std::string text = l.read(m.up_path);
     const std::size_t up = find_marker(text, kUp), down = find_marker(text, kDown);
     auto line_end = [&](std::size_t at) {
       const auto nl = text.find('\n', at);

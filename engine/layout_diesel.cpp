@@ -51,13 +51,13 @@ std::vector<Migration> load(const DirListing& l) {
     m.name = d;
     m.version = diesel_version(d);
     m.up_path = l.path(d) + "/up.sql";
-    m.up_sql = read_migration_file(m.up_path);
+    m.up_sql = l.read(m.up_path);
     if (fs::exists(l.path(d) + "/down.sql")) {
       m.down_path = l.path(d) + "/down.sql";
-      m.down_sql = read_migration_file(m.down_path);
+      m.down_sql = l.read(m.down_path);
     }
     const std::string meta = l.path(d) + "/metadata.toml";
-    if (fs::exists(meta) && runs_outside_transaction(read_migration_file(meta)))
+    if (fs::exists(meta) && runs_outside_transaction(l.read(meta)))
       m.no_transaction = "diesel metadata.toml run_in_transaction = false";
     out.push_back(std::move(m));
   }

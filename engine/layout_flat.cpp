@@ -31,7 +31,7 @@ std::vector<Migration> load(const DirListing& l) {
     m.version = version_of(f);
     if (m.version.empty()) m.version = stem(f);
     m.up_path = l.path(f);
-    m.up_sql = read_migration_file(m.up_path);
+    m.up_sql = l.read(m.up_path);
     out.push_back(std::move(m));
   }
   std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) {

@@ -94,7 +94,7 @@ std::vector<Migration> load(const DirListing& l) {
     Migration m;
     m.name = f;
     m.up_path = l.path(f);
-    m.up_sql = read_migration_file(m.up_path);
+    m.up_sql = l.read(m.up_path);
     if (p.prefix == 'R') {
       m.version = "R";
       m.repeatable = true;
@@ -117,7 +117,7 @@ std::vector<Migration> load(const DirListing& l) {
   for (auto& [p, m] : versioned) {
     if (auto u = undo.find(m.version); u != undo.end()) {
       m.down_path = l.path(u->second);
-      m.down_sql = read_migration_file(m.down_path);
+      m.down_sql = l.read(m.down_path);
       undo.erase(u);
     }
     out.push_back(std::move(m));

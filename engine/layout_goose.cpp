@@ -55,7 +55,7 @@ bool named_like_goose(const std::string& f) {
 std::vector<std::string> recognise(const DirListing& l) {
   std::vector<std::string> out;
   for (const auto& f : l.files)
-    if (named_like_goose(f) && scan(read_migration_file(l.path(f))).up != std::string::npos) out.push_back(f);
+    if (named_like_goose(f) && scan(l.read(l.path(f))).up != std::string::npos) out.push_back(f);
   return out;
 }
 
@@ -69,7 +69,7 @@ std::vector<Migration> load(const DirListing& l) {
     m.name = f;
     m.version = leading_digits(f);
     m.up_path = l.path(f);
-    const std::string text = read_migration_file(m.up_path);
+    const std::string text = l.read(m.up_path);
     const Annotated a = scan(text);
     if (a.up == std::string::npos)
       throw ConfigError(m.up_path + ": a goose migration must have a '-- +goose Up' annotation line");

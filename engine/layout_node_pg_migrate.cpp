@@ -83,7 +83,7 @@ std::vector<std::string> recognise(const DirListing& l) {
   for (const auto& f : l.files) {
     if (!ends_with(f, ".sql")) continue;
     out.push_back(f);
-    if (!marker && find_marker(read_migration_file(l.path(f)), "up") != std::string::npos) marker = true;
+    if (!marker && find_marker(l.read(l.path(f)), "up") != std::string::npos) marker = true;
   }
   if (!marker) out.clear();
   return out;
@@ -98,7 +98,7 @@ std::vector<Migration> load(const DirListing& l) {
     m.version = leading_digits(f);
     if (m.version.empty()) m.version = f.substr(0, f.size() - 4);
     m.up_path = l.path(f);
-    const std::string text = read_migration_file(m.up_path);
+    const std::string text = l.read(m.up_path);
     const std::size_t up = find_marker(text, "up"), down = find_marker(text, "down");
     if (up == std::string::npos && down != std::string::npos)
       throw ConfigError(m.up_path + ":" + std::to_string(1 + std::count(text.begin(), text.begin() + down, '\n')) +

@@ -50,7 +50,7 @@ std::vector<Migration> load(const DirListing& l) {
     m.name = f;
     m.version = v;
     m.up_path = l.path(f);
-    m.up_sql = read_migration_file(m.up_path);
+    m.up_sql = l.read(m.up_path);
     out.push_back(std::move(m));
   }
   std::stable_sort(out.begin(), out.end(),
@@ -59,7 +59,7 @@ std::vector<Migration> load(const DirListing& l) {
   for (auto& m : out)
     if (auto u = undos.find(key(m.version)); u != undos.end()) {
       m.down_path = l.path(u->second);
-      m.down_sql = read_migration_file(m.down_path);
+      m.down_sql = l.read(m.down_path);
       undos.erase(u);
     }
   if (!undos.empty())

@@ -28,7 +28,7 @@ std::vector<Migration> load(const DirListing& l) {
     m.version = leading_digits(d);
     if (m.version.empty()) m.version = d;
     m.up_path = l.path(d) + "/migration.sql";
-    m.up_sql = read_migration_file(m.up_path);
+    m.up_sql = l.read(m.up_path);
     out.push_back(std::move(m));
   }
   return out;

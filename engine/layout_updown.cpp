@@ -39,7 +39,7 @@ std::vector<std::string> recognise_sqlx(const DirListing& l) {
   for (const auto& f : l.files) {
     if (!is_sqlx_file(f)) continue;
     out.push_back(f);
-    if (!ends_with(f, ".down.sql") && read_migration_file(l.path(f)).rfind("-- no-transaction", 0) == 0)
+    if (!ends_with(f, ".down.sql") && l.read(l.path(f)).rfind("-- no-transaction", 0) == 0)
       directive = true;
   }
   if (!directive) out.clear();
@@ -70,11 +70,11 @@ std::vector<Migration> load_pairs(const DirListing& l, bool sqlx) {
     if (auto [it, fresh] = seen.emplace(key(m.version), f); !fresh)
       throw ConfigError("duplicate migration version " + m.version + ": " + l.path(it->second) + " and " + l.path(f));
     m.up_path = l.path(f);
-    m.up_sql = read_migration_file(m.up_path);
+    m.up_sql = l.read(m.up_path);
     if (sqlx && m.up_sql.rfind("-- no-transaction", 0) == 0) m.no_transaction = "sqlx directive -- no-transaction";
     if (auto d = downs.find(key(m.version)); d != downs.end()) {
       m.down_path = l.path(d->second);
-      m.down_sql = read_migration_file(m.down_path);
+      m.down_sql = l.read(m.down_path);
       downs.erase(d);
     }
     out.push_back(std::move(m));

@@ -69,7 +69,7 @@ std::vector<Migration> load(const DirListing& l) {
       m.name = major + "/" + f;
       m.version = major + "." + leading_digits(f);
       m.up_path = dir + "/" + f;
-      m.up_sql = read_migration_file(m.up_path);
+      m.up_sql = l.read(m.up_path);
       here.push_back(std::move(m));
     }
     std::stable_sort(here.begin(), here.end(), [](const Migration& a, const Migration& b) {
@@ -80,7 +80,7 @@ std::vector<Migration> load(const DirListing& l) {
       const std::string file = m.name.substr(m.name.find('/') + 1);
       if (auto d = downs.find(key(file)); d != downs.end()) {
         m.down_path = dir + "/" + d->second;
-        m.down_sql = read_migration_file(m.down_path);
+        m.down_sql = l.read(m.down_path);
         downs.erase(d);
       }
       out.push_back(std::move(m));
