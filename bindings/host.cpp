@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <cstdlib>
 #include <filesystem>
@@ -504,10 +506,15 @@ int run_runbook(const HostOptions& options) {
   prepare(p, options);
   // ^C cancels the statement in flight (its transaction rolls back) instead of waiting for
   // it: the signal handler only sets a flag, this thread sends the cancel requests.
+  // It polls every 50 ms; the end of the run wakes it at once (a quick runbook such as
+  // status.lua must not wait out the poll before the process can exit).
   std::atomic<bool> done{false};
+  std::mutex done_mutex;
+  std::condition_variable done_changed;
   // Bookkeeping inside a cancel::Shield is waited for, never cancelled.
-  std::thread canceller([&done] {
+  std::thread canceller([&] {
     int handled = 0;
+    std::unique_lock<std::mutex> lock(done_mutex);
     while (!done.load()) {
       rb::cancel::check_deadlines();  // a passed time limit becomes a request like ^C
       const int requests = rb::cancel::count();
@@ -515,17 +522,23 @@ int run_runbook(const HostOptions& options) {
         db::cancel_running_statements();
         handled = requests;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      done_changed.wait_for(lock, std::chrono::milliseconds(50), [&] { return done.load(); });
     }
   });
   struct JoinOnExit {
     std::atomic<bool>& done;
+    std::mutex& mutex;
+    std::condition_variable& changed;
     std::thread& thread;
     ~JoinOnExit() {
-      done = true;
+      {
+        std::lock_guard<std::mutex> guard(mutex);
+        done = true;
+      }
+      changed.notify_all();
       thread.join();
     }
-  } join_on_exit{done, canceller};
+  } join_on_exit{done, done_mutex, done_changed, canceller};
   lua_State* L = p.lua->get();
   {
     StoppableRegion loading(p.state);  // a runbook that loops at load time stops at ^C too
@@ -546,7 +559,7 @@ int run_runbook(const HostOptions& options) {
     say(p.state, "error", msg);
   } else {
     code = static_cast<int>(lua_tointeger(L, -2));
-    if (code != 0) {
+    if (code != 0 && lua_istable(L, -1)) {  // a failure; an outcome (ctx:conclude) has no failure table
       lua_getfield(L, -1, "message");
       std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "failed";
       lua_pop(L, 1);

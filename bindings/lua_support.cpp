@@ -282,11 +282,21 @@ nlohmann::json to_json(lua_State* L, int index) {
   return to_json_at(L, index, path);
 }
 
-nlohmann::json parse_json(const std::string& text, const char* who) {
+nlohmann::json parse_json(const std::string& text, const char* who, const std::set<std::string>* only_keys) {
   if (const auto at = json_too_deep_at(text))
     throw StepError(std::string(who) + ": nesting deeper than " + std::to_string(kMaxJsonDepth) +
                     " levels at byte " + std::to_string(*at));
-  auto value = nlohmann::json::parse(text, nullptr, false);
+  nlohmann::json::parser_callback_t keep_only;
+  if (only_keys) {
+    // A key of the top-level object that is not asked for is dropped with its value while
+    // parsing: a run record's header is read without building its thousands of events.
+    keep_only = [only_keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string())
+        return only_keys->count(parsed.get<std::string>()) > 0;
+      return true;
+    };
+  }
+  auto value = nlohmann::json::parse(text, keep_only, false);
   if (value.is_discarded()) throw ConfigError(std::string(who) + ": not valid JSON");
   return value;
 }

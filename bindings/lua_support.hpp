@@ -6,6 +6,7 @@
 #include <lua.hpp>
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -75,7 +76,8 @@ void push_json(lua_State* L, const nlohmann::json& value);
 nlohmann::json to_json(lua_State* L, int index);
 // Parses JSON text; `who` prefixes the errors: StepError when it nests deeper than
 // rb::kMaxJsonDepth (checked before parsing, with the byte), ConfigError when it is not JSON.
-nlohmann::json parse_json(const std::string& text, const char* who);
+// `only_keys`: of a top-level object, keep only these keys (the rest is skipped while parsing).
+nlohmann::json parse_json(const std::string& text, const char* who, const std::set<std::string>* only_keys = nullptr);
 
 // A module opener: pushes the module table and returns 1.
 using ModuleOpener = int (*)(lua_State*);

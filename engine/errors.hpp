@@ -13,6 +13,7 @@ enum class ExitCode : int {
   usage = 2,          // bad command line, bad runbook, bad configuration
   aborted = 3,        // confirmation refused, lock not acquired, interrupted
   verify_failed = 4,  // parity FAIL, post-verify FAIL
+  pending = 5,        // not an error: status.lua found migrations to apply
 };
 
 class Error : public std::runtime_error {
@@ -50,11 +51,13 @@ struct VerifyError : Error {
   explicit VerifyError(const std::string& m) : Error(ExitCode::verify_failed, m) {}
 };
 
-// The one table from error kind ("failed", "config", "aborted", "verify_failed") to exit code.
+// The one table from error kind ("failed", "config", "aborted", "verify_failed") or outcome
+// ("pending", see Context:conclude) to exit code.
 inline ExitCode exit_code_for(const std::string& kind) {
   if (kind == "config") return ExitCode::usage;
   if (kind == "aborted") return ExitCode::aborted;
   if (kind == "verify_failed") return ExitCode::verify_failed;
+  if (kind == "pending") return ExitCode::pending;
   return ExitCode::step_failed;
 }
 

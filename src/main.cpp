@@ -21,7 +21,8 @@ const char* kExitCodes =
     "  2  usage or configuration error (bad option, parameter, runbook or environments file)\n"
     "  3  aborted (confirmation refused or missing, a requirement of the plan unmet, lock not acquired,\n"
     "     the ledger moved since the plan, interrupted by ^C, SIGTERM or SIGHUP, --timeout passed)\n"
-    "  4  verification failed (parity FAIL, post-verify FAIL, drift, a saved --plan that no longer matches)\n";
+    "  4  verification failed (parity FAIL, post-verify FAIL, drift, a saved --plan that no longer matches)\n"
+    "  5  status.lua: migrations are pending (nothing else is wrong)\n";
 
 void setup_logging(int verbosity, bool color) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(color ? spdlog::color_mode::automatic

@@ -535,6 +535,12 @@ function Context:fail(message) error(make_error("failed", message, 0), 0) end
 function Context:abort(message) error(make_error("aborted", message, 0), 0) end
 function Context:verify_failed(message) error(make_error("verify_failed", message, 0), 0) end
 function Context:config_error(message) error(make_error("config", message, 0), 0) end
+--- Ends the run, once its steps are done, with an outcome that is not an error but has its own
+--- exit code: "pending" (5, status.lua found migrations to apply). The last call wins.
+function Context:conclude(outcome)
+  if outcome ~= "pending" then error(make_error("config", "ctx:conclude: unknown outcome " .. tostring(outcome) .. " (known: pending)", 0), 0) end
+  self._outcome = outcome
+end
 
 --- Asks the operator. `{ token = "PROD-OK" }` asks for a typed token (answered by --confirm);
 --- `{ question = "Apply 3 migrations?" }` asks yes/no (answered by --yes). Aborts on refusal.
@@ -559,13 +565,15 @@ function Context:database_url()
   return self.env and self.env.database_url or os.getenv("DATABASE_URL") or ""
 end
 
---- The database of this run, opened once (read-only in dry-run).
+--- The database of this run, opened once (read-only in dry-run, and for a runbook whose
+--- settings say `read_only = true`).
 function Context:db()
   if self._db and self._db:is_open() then return self._db end
   local db = require "db"
   self._db = db.connect {
     url = self:database_url(),
     application_name = "runbook " .. self.runbook,
+    read_only = self.settings.read_only == true,
   }
   host.journal_set("database", tostring(self._db):gsub("^db connection ", ""))
   return self._db
@@ -765,11 +773,11 @@ function M.run(rb, opts)
     override_rehearsal = opts.override_rehearsal ~= "" and opts.override_rehearsal or nil,
   }, Context)
 
-  host.journal_start {
+  host.journal_start({
     runbook = rb.name, file = rb.source, version = host.version(), mode = opts.mode,
     environment = env and env.name or nil, parameters = redacted_params(rb, params),
     operator = host.operator(), host = host.hostname(),
-  }
+  }, settings.record ~= false)
 
   host.journal_set("policy", policy)
   for _, what in ipairs(policy.loosened) do
@@ -779,9 +787,11 @@ function M.run(rb, opts)
 
   host.say("info", string.format("runbook %s (%s) — %s%s — run %s", rb.name, rb.source,
     opts.mode, env and (" — environment " .. env.name) or "", ctx.run_id))
-  for i, item in ipairs(plan) do
-    host.say("info", string.format("  %s %d. %-18s %s", item.run and " " or "-", i, item.step.name,
-      item.step.description or ""))
+  if #plan > 1 then
+    for i, item in ipairs(plan) do
+      host.say("info", string.format("  %s %d. %-18s %s", item.run and " " or "-", i, item.step.name,
+        item.step.description or ""))
+    end
   end
 
   -- Time limits: --timeout, else the runbook's own; a step's own while it runs. Passing one
@@ -859,6 +869,11 @@ function M.run(rb, opts)
       or (failure.kind == "verify_failed" and "verification failed" or "failed")
     host.finish(status, code, failure.message)
     return code, failure
+  end
+  if ctx._outcome then
+    local code = EXIT[ctx._outcome]
+    host.finish(ctx._outcome, code, "")
+    return code
   end
   host.finish("succeeded", 0, "")
   return 0

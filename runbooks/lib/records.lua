@@ -18,6 +18,25 @@ function M.each(ctx, fn)
   end
 end
 
+--- The newest earlier run's record for which `pred(record)` is true, or nil. Run ids (the file
+--- names) start with their UTC start time, so records are read newest first and the search
+--- stops at the first match: one record read in the usual case, however long the journal.
+--- `keys`: read only these top-level keys of each record (its header, not its events).
+function M.newest(ctx, pred, keys)
+  local dir = ctx.journal_dir
+  if not dir or dir == "" or not files.exists(dir) then return nil end
+  local names = {}
+  for _, f in ipairs(files.list(dir)) do
+    if f:match("%.json$") then names[#names + 1] = f end
+  end
+  table.sort(names, function(a, b) return a > b end)
+  for _, f in ipairs(names) do
+    local ok, rec = pcall(json.decode, files.read(dir .. "/" .. f), keys and { keys = keys } or nil)
+    if ok and type(rec) == "table" and rec.run_id ~= ctx.run_id and pred(rec) then return rec end
+  end
+  return nil
+end
+
 --- The events of `kind` in `record` (ctx:record(kind, detail) in any step), in order.
 function M.events(record, kind)
   local out = {}

@@ -9,8 +9,9 @@ local json = {}
 ---Parses JSON text. JSON null becomes nil. Invalid JSON raises `config`
 ---(`json.decode: not valid JSON`).
 ---@param text string
+---@param opts? { keys: string[] } keep only these keys of a top-level object (the rest is skipped while parsing)
 ---@return any value
-function json.decode(text) end
+function json.decode(text, opts) end
 
 ---Encodes a Lua value. A table with only keys 1..n is an array, anything else an object; an
 ---empty table encodes as `[]`.

@@ -111,7 +111,7 @@ local runbook = {}
 
 ---Exit code of each error kind: `{ failed = 1, config = 2, aborted = 3, verify_failed = 4 }`.
 ---@type table<string, integer>
-runbook.EXIT = { failed = 1, config = 2, aborted = 3, verify_failed = 4 }
+runbook.EXIT = { failed = 1, config = 2, aborted = 3, verify_failed = 4, pending = 5 }
 
 ---The keys an environment may have, with their Lua types.
 ---@type table<string, string>
@@ -341,6 +341,12 @@ function Context:verify_failed(message) end
 ---Bad configuration or parameters (kind `config`, exit code 2).
 ---@param message string
 function Context:config_error(message) end
+
+---Not an error: once its steps are done, the run ends with this outcome's status and exit code
+---instead of `succeeded`/0 — `"pending"` (exit code 5: status.lua found migrations to apply).
+---Raises `config` for any other outcome.
+---@param outcome "pending"
+function Context:conclude(outcome) end
 
 ---Asks the operator; returns on yes, raises `aborted` otherwise. A token question is answered by
 ---`--confirm TOKEN`, a yes/no question by `--yes`. Recorded (`confirmation`).
