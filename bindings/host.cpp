@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <condition_variable>
@@ -294,13 +295,47 @@ void set_host_state(lua_State* L, HostState* state) {
   lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
+namespace {
+// Colour by meaning, only when main decided colour is on (--color, NO_COLOR, a terminal):
+// warnings yellow, errors red, step headers bold, and in any line the result words PASS
+// (green), WARN (yellow) and FAIL (red). Everything else stays the terminal's own colour.
+constexpr const char* kReset = "\033[0m";
+constexpr const char* kBold = "\033[1m";
+constexpr const char* kRed = "\033[31m";
+constexpr const char* kGreen = "\033[32m";
+constexpr const char* kYellow = "\033[33m";
+
+std::string painted(const char* code, const std::string& text) { return code + text + kReset; }
+
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+std::string painted_results(const std::string& line) {
+  std::string out;
+  out.reserve(line.size());
+  for (std::size_t i = 0; i < line.size();) {
+    const char* code = nullptr;
+    if (line.compare(i, 4, "PASS") == 0) code = kGreen;
+    else if (line.compare(i, 4, "WARN") == 0) code = kYellow;
+    else if (line.compare(i, 4, "FAIL") == 0) code = kRed;
+    if (code && (i == 0 || !word_char(line[i - 1])) && (i + 4 == line.size() || !word_char(line[i + 4]))) {
+      out += painted(code, line.substr(i, 4));
+      i += 4;
+    } else {
+      out += line[i++];
+    }
+  }
+  return out;
+}
+}  // namespace
+
 void say(HostState& state, const std::string& level, const std::string& message) {
   const std::string text = state.redactor.apply(message);
+  const bool color = state.options.color;
   if (level == "debug") spdlog::debug("{}", text);
-  else if (level == "warn") spdlog::warn("warning: {}", text);
-  else if (level == "error") spdlog::error("error: {}", text);
-  else if (level == "step") spdlog::info("==> {}", text);
-  else spdlog::info("{}", text);
+  else if (level == "warn") spdlog::warn("{}", color ? painted(kYellow, "warning: " + text) : "warning: " + text);
+  else if (level == "error") spdlog::error("{}", color ? painted(kRed, "error: " + text) : "error: " + text);
+  else if (level == "step") spdlog::info("{}", color ? painted(kBold, "==> " + text) : "==> " + text);
+  else spdlog::info("{}", color ? painted_results(text) : text);
 }
 
 std::string operator_name() {

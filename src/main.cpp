@@ -24,11 +24,12 @@ const char* kExitCodes =
     "  4  verification failed (parity FAIL, post-verify FAIL, drift, a saved --plan that no longer matches)\n"
     "  5  status.lua: migrations are pending (nothing else is wrong)\n";
 
-void setup_logging(int verbosity, bool color) {
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(color ? spdlog::color_mode::automatic
-                                                                          : spdlog::color_mode::never);
+// The host colours lines by meaning itself (bindings/host.cpp, say): spdlog's own colours,
+// one per level, would paint every info line green, FAIL rows included.
+void setup_logging(int verbosity) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::never);
   auto logger = std::make_shared<spdlog::logger>("runbook", sink);
-  logger->set_pattern("%^%v%$");
+  logger->set_pattern("%v");
   logger->set_level(verbosity < 0 ? spdlog::level::warn : verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
   spdlog::set_default_logger(logger);
 }
@@ -87,7 +88,11 @@ int main(int argc, char** argv) {
   app.add_flag("--describe", describe, "show the runbook's parameters and steps; connects to nothing");
   app.add_flag("--quiet,-q", quiet, "only warnings and errors");
   app.add_flag("-v,--verbose", verbose, "more detail, including tracebacks of typed errors");
-  app.add_flag("--no-color", no_color, "no colours (also: NO_COLOR=1)");
+  std::string color_when = "auto";
+  app.add_option("--color", color_when,
+                 "colours by meaning: auto (stderr is a terminal, NO_COLOR unset or empty, TERM not dumb), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  app.add_flag("--no-color", no_color, "same as --color=never");
   app.add_flag("--version", version, "print the version");
 
   try {
@@ -102,8 +107,17 @@ int main(int argc, char** argv) {
     std::cout << "runbook " << RUNBOOK_VERSION << "\n";
     return 0;
   }
-  const bool color = !no_color && std::getenv("NO_COLOR") == nullptr;
-  setup_logging(quiet ? -1 : verbose, color);
+  bool color = false;
+  if (no_color || color_when == "never") {
+    color = false;
+  } else if (color_when == "always") {
+    color = true;
+  } else {  // https://no-color.org: NO_COLOR set to a non-empty value turns colours off
+    const char* no = std::getenv("NO_COLOR");
+    const char* term = std::getenv("TERM");
+    color = isatty(STDERR_FILENO) && !(no && *no) && !(term && std::string(term) == "dumb");
+  }
+  setup_logging(quiet ? -1 : verbose);
   o.verbosity = quiet ? -1 : verbose;
   o.color = color;
   o.mode = rehearse ? rb::RunMode::rehearse : dry_run ? rb::RunMode::dry_run : rb::RunMode::live;
