@@ -49,8 +49,19 @@ void make_directories(const std::string& dir) {
   for (const auto& part : fs::path(dir)) {
     so_far /= part;
     if (part.empty() || part == "/" || part == "." || part == "..") continue;
-    if (::mkdir(so_far.c_str(), 0700) != 0 && errno != EEXIST)
+    const bool created = ::mkdir(so_far.c_str(), 0700) == 0;
+    if (!created && errno != EEXIST)
       throw ConfigError("cannot create directory " + so_far.string() + ": " + std::strerror(errno));
+    // runbook's state directory (run records, backups of production data) usually sits inside
+    // a repository checkout: keep all of it out of git from the moment it exists.
+    if (created && part == ".runbook") {
+      const int fd = ::open((so_far / ".gitignore").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        static const char kIgnoreAll[] = "# written by runbook: run records and backups stay out of git\n*\n";
+        [[maybe_unused]] const auto n = ::write(fd, kIgnoreAll, sizeof kIgnoreAll - 1);
+        ::close(fd);
+      }
+    }
   }
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw ConfigError("cannot create directory " + dir + ": not a directory");

@@ -1,0 +1,45 @@
+// Habits of a tool that lives in a repository checkout (issue 11, part 6): the `.runbook`
+// directory runbook creates for run records and backups is git-ignored from its creation.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "cli_support.hpp"
+
+using rbtest::TempDatabase;
+using rbtest::TempDir;
+
+namespace {
+std::string sh(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the .runbook directory a run creates (records, backups) is ignored by git", "[cli][habits]") {
+  TempDir dir;
+  TempDatabase db;
+  rbtest::copy_sample_chain(dir);
+  sh("git -C '" + dir.path() + "' init -q");
+  // The defaults: records in ./.runbook/runs, the backup in ./.runbook/backups.
+  auto r = rbtest::run_cli({"apply.lua", "--yes"}, {{"DATABASE_URL", db.url()}}, dir.path());
+  INFO(r.all());
+  REQUIRE(r.code == 0);
+  CHECK_FALSE(rbtest::files_in(dir.path() + "/.runbook/runs", ".json").empty());
+  CHECK_FALSE(rbtest::files_in(dir.path() + "/.runbook/backups", ".dump").empty());
+  CHECK(rbtest::read_file(dir.path() + "/.runbook/.gitignore").find("\n*\n") != std::string::npos);
+  const auto status = sh("git -C '" + dir.path() + "' status --porcelain --untracked-files=all");
+  INFO(status);
+  CHECK(status.find("migrations/") != std::string::npos);
+  CHECK(status.find(".runbook") == std::string::npos);
+  // An existing .gitignore of the team's own is left as it is.
+  dir.write(".runbook/.gitignore", "runs/\n");
+  REQUIRE(rbtest::run_cli({"apply.lua", "--yes"}, {{"DATABASE_URL", db.url()}}, dir.path()).code == 0);
+  CHECK(rbtest::read_file(dir.path() + "/.runbook/.gitignore") == "runs/\n");
+}
