@@ -137,6 +137,8 @@ migrations::ApplyObserver observer_for(Services& s) {
     if (s.record) s.record("notice", {{"message", m}});
   };
   obs.starting = [counter](const migrations::PlannedMigration&, std::size_t i, std::size_t n) { *counter = {i + 1, n}; };
+  // From the heartbeat's thread: only a line (the run record is the main thread's).
+  obs.heartbeat = [&s](const std::string& line) { if (s.say) s.say(line); };
   obs.would_run = [&s](const migrations::PlannedMigration& m, const std::string& sql) {
     if (s.say) s.say(sql);
     if (s.record) s.record("sql", {{"name", m.name}, {"sql", sql}});

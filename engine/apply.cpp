@@ -8,6 +8,7 @@
 
 #include "engine/cancel.hpp"
 #include "engine/errors.hpp"
+#include "engine/heartbeat.hpp"
 #include "engine/sql.hpp"
 
 namespace rb::migrations {
@@ -483,6 +484,8 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     if (!ledger.name().tool_table.empty()) ledgers.push_back(ledger.name().tool_table);
     effects = std::make_unique<EffectsRecorder>(conn, ledgers);
   }
+  std::unique_ptr<Heartbeat> heartbeat;
+  if (live && obs.heartbeat && !todo.empty()) heartbeat = std::make_unique<Heartbeat>(conn, obs.heartbeat, kFirstBeat, kBeatEvery);
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const PlannedMigration& m = todo[i];
     if (cancelled(obs))
@@ -499,6 +502,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
       continue;
     }
     if (effects) effects->begin(m.tx != TxMode::transactional);
+    Heartbeat::Scope beating(heartbeat.get(), m.name);
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
     try {
@@ -655,6 +659,8 @@ ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, c
   result.before = check_ledger_unchanged(ledger, chain, plan);
   if (live) refuse_unmet(plan, consent, true, "roll back");
   const auto& todo = plan.migrations;
+  std::unique_ptr<Heartbeat> heartbeat;
+  if (live && obs.heartbeat && !todo.empty()) heartbeat = std::make_unique<Heartbeat>(conn, obs.heartbeat, kFirstBeat, kBeatEvery);
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const PlannedMigration& m = todo[i];
     if (live && cancelled(obs))
@@ -668,6 +674,7 @@ ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, c
     if (!live) {
       if (obs.would_run) obs.would_run(m, plan_text(script, m.path, "deletes its ledger row"));
     } else {
+      Heartbeat::Scope beating(heartbeat.get(), "the down script of " + m.name);
       const auto start = Clock::now();
       const std::string label = "down script of " + m.name;
       if (m.tx != TxMode::transactional) {

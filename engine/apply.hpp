@@ -2,6 +2,7 @@
 // Applying and rolling back a chain: the advisory lock, the drift gate, one round trip per
 // transactional migration, statement-by-statement for the ones that cannot run in a
 // transaction (with dirty-state recording), lock-timeout retries with backoff.
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -52,7 +53,13 @@ struct ApplyObserver {
   std::function<void(const std::string& message)> retrying;
   std::function<void(const std::string& message)> notice;  // e.g. the sequences a rehearsal put back
   std::function<bool()> interrupted;  // operator asked to stop: checked between migrations
+  // A live migration or down script still running after kFirstBeat, then every kBeatEvery: its
+  // time, wait event and blockers (engine/heartbeat.hpp). Called from another thread.
+  std::function<void(const std::string& line)> heartbeat;
 };
+
+inline constexpr std::chrono::milliseconds kFirstBeat{3000};
+inline constexpr std::chrono::milliseconds kBeatEvery{5000};
 
 struct ApplyResult {
   std::vector<MigrationOutcome> migrations;
