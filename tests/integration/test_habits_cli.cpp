@@ -43,3 +43,25 @@ TEST_CASE("the .runbook directory a run creates (records, backups) is ignored by
   REQUIRE(rbtest::run_cli({"apply.lua", "--yes"}, {{"DATABASE_URL", db.url()}}, dir.path()).code == 0);
   CHECK(rbtest::read_file(dir.path() + "/.runbook/.gitignore") == "runs/\n");
 }
+
+TEST_CASE("bash completion completes runbook names, options and --set parameters from runbook itself", "[cli][habits]") {
+  TempDir dir;
+  const std::string script = std::string(RUNBOOK_SOURCE_DIR) + "/completions/runbook.bash";
+  // COMPREPLY, one per line, for the words typed so far (the last one being completed).
+  auto complete = [&](const std::string& words) {
+    return sh("cd '" + dir.path() + "' && bash -c 'source \"" + script + "\"; COMP_WORDS=(\"" + rbtest::runbook_binary() +
+              "\" " + words + "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _runbook; printf \"%s\\n\" \"${COMPREPLY[@]}\"'");
+  };
+  const auto names = complete("st");
+  INFO(names);
+  CHECK(names.find("status.lua\n") != std::string::npos);
+  CHECK(names.find("staging-rebuild.lua\n") != std::string::npos);
+  CHECK(names.find("apply") == std::string::npos);
+  const auto params = complete("apply-prod.lua --set mig");
+  INFO(params);
+  CHECK(params == "migrations=\n");
+  const auto options = complete("--dry");
+  CHECK(options == "--dry-run\n");
+  const auto color = complete("--color n");
+  CHECK(color == "never\n");
+}
