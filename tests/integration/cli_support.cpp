@@ -163,6 +163,14 @@ std::string psql(const TempDatabase& db, const std::string& sql) {
   return r.out;
 }
 
+std::string sh(const std::string& command) {
+  rb::Command c;
+  c.argv = {"bash", "-c", command};
+  c.timeout_s = 120;
+  auto r = rb::run_command(c);
+  return r.out + r.err;
+}
+
 std::vector<std::string> listing(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;

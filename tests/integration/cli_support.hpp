@@ -77,6 +77,9 @@ std::vector<std::string> files_in(const std::string& dir, const std::string& suf
 // psql -X -At -v ON_ERROR_STOP=1 -c `sql` against `db`: stdout (rows one a line, columns
 // separated by '|'). Throws with psql's stderr when it fails.
 std::string psql(const TempDatabase& db, const std::string& sql);
+// `bash -c command`: its stdout then stderr, whatever its exit code (a test's own shell step:
+// git, script(1), bash completion).
+std::string sh(const std::string& command);
 // Names of the entries directly in `dir`, sorted (empty when it does not exist).
 std::vector<std::string> listing(const std::string& dir);
 }  // namespace rbtest

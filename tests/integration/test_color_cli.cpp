@@ -3,7 +3,6 @@
 // no-color.org says (set and non-empty). A terminal is provided by script(1) from util-linux.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
 #include <string>
 
 #include "cli_support.hpp"
@@ -28,13 +27,7 @@ std::string on_terminal(const TempDir& dir, const TempDatabase& db, const std::s
   const std::string cmd = "cd " + quoted(dir.path()) + " && env " + env + " DATABASE_URL=" + quoted(db.url()) +
                           " " + quoted(rbtest::runbook_binary()) + " post-verify.lua --journal " +
                           quoted(dir.path() + "/journal") + " " + extra;
-  FILE* p = ::popen(("script -qec " + quoted(cmd) + " /dev/null < /dev/null").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  ::pclose(p);
-  return out;
+  return rbtest::sh("script -qec " + quoted(cmd) + " /dev/null < /dev/null");
 }
 }  // namespace
 

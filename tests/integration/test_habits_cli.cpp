@@ -2,7 +2,6 @@
 // directory runbook creates for run records and backups is git-ignored from its creation.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
 #include <string>
 
 #include "cli_support.hpp"
@@ -10,17 +9,7 @@
 using rbtest::TempDatabase;
 using rbtest::TempDir;
 
-namespace {
-std::string sh(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
-}  // namespace
+using rbtest::sh;
 
 TEST_CASE("the .runbook directory a run creates (records, backups) is ignored by git", "[cli][habits]") {
   TempDir dir;
