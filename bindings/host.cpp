@@ -1,6 +1,7 @@
 #include "bindings/host.hpp"
 
 #include <pwd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -22,6 +23,7 @@
 #include "engine/cancel.hpp"
 #include "engine/db.hpp"
 #include "engine/errors.hpp"
+#include "engine/events.hpp"
 
 namespace fs = std::filesystem;
 
@@ -328,7 +330,39 @@ std::string painted_results(const std::string& line) {
 }
 }  // namespace
 
+namespace {
+constexpr const char* kClearLine = "\r\033[K";
+
+std::size_t terminal_width() {
+  winsize ws{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10) return ws.ws_col - 1;
+  return 100;
+}
+}  // namespace
+
+void show_progress(HostState& state, const std::string& line) {
+  std::lock_guard<std::mutex> guard(state.output_mutex);
+  const std::string text = state.redactor.apply(line).substr(0, terminal_width());
+  if (text.empty() && state.progress_line.empty()) return;
+  std::fputs(kClearLine, stderr);
+  std::fputs(text.c_str(), stderr);
+  std::fflush(stderr);
+  state.progress_line = text;
+}
+
 void say(HostState& state, const std::string& level, const std::string& message) {
+  std::lock_guard<std::mutex> guard(state.output_mutex);
+  struct ProgressBelow {  // the line goes above the progress line, which is drawn again
+    HostState& st;
+    explicit ProgressBelow(HostState& s) : st(s) {
+      if (!st.progress_line.empty()) std::fputs(kClearLine, stderr);
+    }
+    ~ProgressBelow() {
+      if (st.progress_line.empty()) return;
+      std::fputs(st.progress_line.c_str(), stderr);
+      std::fflush(stderr);
+    }
+  } below(state);
   const std::string text = state.redactor.apply(message);
   const bool color = state.options.color;
   if (level == "debug") spdlog::debug("{}", text);
@@ -395,6 +429,11 @@ std::string resolve_runbook(const std::string& name, const std::vector<std::stri
   throw ConfigError(msg + "\n(add a directory with RUNBOOK_PATH, or give a path)");
 }
 
+void print_event(HostState& state, const nlohmann::json& event) {
+  std::cout << events::line(event, &state.redactor) << '\n' << std::flush;
+  if (event.value("event", "") == "end") state.end_event_sent = true;
+}
+
 namespace {
 
 struct Prepared {
@@ -413,6 +452,7 @@ void prepare(Prepared& p, const HostOptions& options) {
   HostState* st = &p.state;
   p.state.services.say = [st](const std::string& m) { say(*st, "info", m); };
   p.state.services.warn = [st](const std::string& m) { say(*st, "warn", m); };
+  if (options.live_progress) p.state.services.progress = [st](const std::string& line) { show_progress(*st, line); };
   p.state.services.record = [st](const std::string& kind, const nlohmann::json& detail) {
     if (st->journal) st->journal->event(kind, detail);
   };
@@ -528,6 +568,10 @@ int list_runbooks(const HostOptions& options) {
   return 0;
 }
 
+namespace {
+int run_prepared(Prepared& p, const HostOptions& options);
+}  // namespace
+
 int run_runbook(const HostOptions& options) {
   // No SA_RESTART: ^C at a confirmation prompt interrupts the read, which then refuses.
   struct sigaction sa {};
@@ -538,6 +582,23 @@ int run_runbook(const HostOptions& options) {
   // A closed stdout/stderr pipe (`| head`) must not kill a run halfway through a chain.
   std::signal(SIGPIPE, SIG_IGN);
   Prepared p;
+  try {
+    return run_prepared(p, options);
+  } catch (const std::exception& e) {
+    // Not one of the run's own errors (the runbook not found, not loadable): the stream still
+    // ends with how the process ends (src/main.cpp maps the error to the exit code).
+    if (options.json && !p.state.end_event_sent) {
+      const auto* typed = dynamic_cast<const rb::Error*>(&e);
+      const int code = static_cast<int>(typed ? typed->code() : ExitCode::step_failed);
+      print_event(p.state, events::end_event(p.state.run_id, events::status_of_exit_code(code), code, e.what(), "", ""));
+    }
+    throw;
+  }
+}
+
+namespace {
+
+int run_prepared(Prepared& p, const HostOptions& options) {
   prepare(p, options);
   // ^C cancels the statement in flight (its transaction rolls back) instead of waiting for
   // it: the signal handler only sets a flag, this thread sends the cancel requests.
@@ -585,11 +646,13 @@ int run_runbook(const HostOptions& options) {
   lua_pushcfunction(L, traceback);
   lua_insert(L, -4);             // [tb, run, rb, opts]
   int code = 0;
+  std::string last_error;
   if (lua_pcall(L, 2, 2, -4) != 0) {
     // An error outside any step: bad parameters, environments, the run record itself.
     const std::string kind = error_kind(L, -1);
     const std::string msg = error_text(L, -1);
     code = exit_code_of(kind);
+    last_error = msg;
     if (p.state.journal) p.state.journal->finish(kind == "aborted" ? "aborted" : "failed", code, msg);
     say(p.state, "error", msg);
   } else {
@@ -597,6 +660,7 @@ int run_runbook(const HostOptions& options) {
     if (code != 0 && lua_istable(L, -1)) {  // a failure; an outcome (ctx:conclude) has no failure table
       lua_getfield(L, -1, "message");
       std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "failed";
+      last_error = msg;
       lua_pop(L, 1);
       lua_getfield(L, -1, "step");
       std::string step = lua_tostring(L, -1) ? lua_tostring(L, -1) : "";
@@ -620,12 +684,16 @@ int run_runbook(const HostOptions& options) {
     const auto& rec = p.state.journal->record();
     if (!p.state.journal->json_path().empty())
       say(p.state, "info", "run record: " + p.state.journal->json_path() + " and " + p.state.journal->markdown_path());
-    if (options.json) std::cout << p.state.redactor.apply(rec.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << std::endl;
-    else if (options.verbosity >= 0 && code == 0 && !rec["migrations"].empty())
+    if (!options.json && options.verbosity >= 0 && code == 0 && !rec["migrations"].empty())
       std::cerr << p.state.redactor.apply(p.state.journal->markdown());
   }
+  // An error before the run record was started (bad parameters, environments) ends the
+  // stream too.
+  if (options.json && !p.state.end_event_sent) print_event(p.state, events::end_event(p.state.run_id, events::status_of_exit_code(code), code, last_error, "", ""));
   lua_settop(L, 0);
   return code;
 }
+
+}  // namespace
 
 }  // namespace rb::lua

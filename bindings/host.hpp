@@ -29,6 +29,7 @@ struct HostOptions {
   std::string override_rehearsal;         // --override-rehearsal REASON: apply files never rehearsed
   int verbosity = 0;                      // -1 quiet, 0 normal, 1 verbose
   bool color = true;
+  bool live_progress = false;  // stderr is a terminal: a progress line rewritten in place
 };
 
 // Directories searched for runbooks: ., $RUNBOOK_PATH, <exe>/../share/runbook/runbooks,

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "bindings/host.hpp"
@@ -19,6 +20,11 @@ struct HostState {
   Services services;
   std::string run_id;
   std::unique_ptr<Journal> journal;
+  bool end_event_sent = false;  // --json: the stream's last event is out
+  // The terminal's progress line (options.live_progress): lines said while it shows are
+  // printed above it. say() is called from the heartbeat's thread too.
+  std::mutex output_mutex;
+  std::string progress_line;
   // The run's policy, set once by the runbook core from the composition and the environment;
   // every plan of the run carries it (bindings/lua_plan.cpp).
   migrations::Policy policy;
@@ -37,6 +43,9 @@ struct HostState {
   int in_error_handler = 0;
   std::chrono::steady_clock::time_point stop_raised_at{};
 };
+
+// --json: one event per line on stdout, flushed, so a consumer sees each as it happens.
+void print_event(HostState& state, const nlohmann::json& event);
 
 // Runs Lua code in a stoppable region for its lifetime.
 class StoppableRegion {
@@ -64,6 +73,8 @@ void set_host_state(lua_State* L, HostState* state);
 
 // Operator output on stderr, redacted. level: "debug", "info", "step", "warn", "error".
 void say(HostState& state, const std::string& level, const std::string& message);
+// Shows `line` as the progress line at the bottom of the terminal ("" removes it).
+void show_progress(HostState& state, const std::string& line);
 
 std::string operator_name();
 std::string host_name();

@@ -40,11 +40,13 @@ int host_add_secret_url(lua_State* L) {
 int host_journal_start(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   auto& st = host_state(L);
-  // A second argument false: the record stays in memory (--json still prints it), no file is
+  // A second argument false: the record stays in memory (--json still streams its events), no file is
   // written (status.lua: a look, not a run).
   const bool write = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
   nlohmann::json header = to_json(L, 1);
-  st.journal = std::make_unique<Journal>(write ? st.options.journal_dir : "", st.run_id, header, &st.redactor);
+  events::Sink sink;
+  if (st.options.json) sink = [&st](const nlohmann::json& e) { print_event(st, e); };
+  st.journal = std::make_unique<Journal>(write ? st.options.journal_dir : "", st.run_id, header, &st.redactor, sink);
   st.journal->on_write_error = [&st](const std::string& m) {
     if (st.services.warn) st.services.warn(m);
   };

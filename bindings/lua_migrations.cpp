@@ -10,6 +10,7 @@
 #include "bindings/modules.hpp"
 #include "engine/adopt.hpp"
 #include "engine/apply.hpp"
+#include "engine/progress.hpp"
 #include "engine/layout.hpp"
 #include "engine/tool_ledger.hpp"
 #include "engine/repair.hpp"
@@ -123,8 +124,40 @@ std::string effects_text(const migrations::Effects& e) {
   return text;
 }
 
+// The terminal's progress line for one apply or rollback (Services::progress), removed when
+// it ends however it ends.
+struct LiveProgress {
+  Services& s;
+  std::shared_ptr<Progress> progress;
+  LiveProgress(Services& services, const migrations::Plan& plan, std::map<std::string, double> estimates) : s(services) {
+    if (!s.progress || plan.migrations.empty()) return;
+    std::vector<std::string> names;
+    for (const auto& m : plan.migrations) names.push_back(m.name);
+    progress = std::make_shared<Progress>(std::move(names), std::move(estimates));
+  }
+  ~LiveProgress() {
+    if (progress) s.progress("");
+  }
+};
+
+// opts.estimates = { [name] = milliseconds } (rehearsal estimates, for the ETA).
+std::map<std::string, double> estimates_of(lua_State* L, int opts) {
+  std::map<std::string, double> out;
+  if (!lua_istable(L, opts)) return out;
+  lua_getfield(L, opts, "estimates");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TNUMBER) out[lua_tostring(L, -2)] = lua_tonumber(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
 // Progress lines and run-record events shared by apply and rollback.
-migrations::ApplyObserver observer_for(Services& s) {
+migrations::ApplyObserver observer_for(Services& s, std::shared_ptr<Progress> progress = nullptr) {
   migrations::ApplyObserver obs;
   auto counter = std::make_shared<std::pair<std::size_t, std::size_t>>(0, 0);
   obs.waiting_for_lock = [&s](const std::string& m) { if (s.say) s.say(m); };
@@ -136,20 +169,32 @@ migrations::ApplyObserver observer_for(Services& s) {
     if (s.say) s.say(m);
     if (s.record) s.record("notice", {{"message", m}});
   };
-  obs.starting = [counter](const migrations::PlannedMigration&, std::size_t i, std::size_t n) { *counter = {i + 1, n}; };
-  // From the heartbeat's thread: only a line (the run record is the main thread's).
-  obs.heartbeat = [&s](const std::string& line) { if (s.say) s.say(line); };
+  obs.starting = [&s, counter, progress](const migrations::PlannedMigration&, std::size_t i, std::size_t n) {
+    *counter = {i + 1, n};
+    if (progress) {
+      progress->started(i);
+      s.progress(progress->line());
+    }
+  };
+  // From the heartbeat's thread: only a line (the run record is the main thread's); the
+  // progress line below it shows the time so far.
+  obs.heartbeat = [&s, progress](const std::string& line) {
+    if (s.say) s.say(line);
+    if (progress) s.progress(progress->line());
+  };
   obs.would_run = [&s](const migrations::PlannedMigration& m, const std::string& sql) {
     if (s.say) s.say(sql);
     if (s.record) s.record("sql", {{"name", m.name}, {"sql", sql}});
   };
-  obs.finished = [&s, counter](const migrations::MigrationOutcome& o) {
+  obs.finished = [&s, counter, progress](const migrations::MigrationOutcome& o) {
+    if (progress) progress->finished(counter->first - 1, o.ms);
     if (s.say)
       s.say("  [" + std::to_string(counter->first) + "/" + std::to_string(counter->second) + "] " + o.name + " " +
             o.status + (o.ms > 0 ? " in " + ms_text(o.ms) : "") +
             (o.retries ? " after " + std::to_string(o.retries) + " lock retries" : "") +
             (o.transactional || (o.status != "applied" && o.status != "rehearsed") ? "" : " (outside a transaction)") +
             effects_text(o.effects));
+    if (progress) s.progress(progress->line());
     if (s.record) {
       nlohmann::json event{{"name", o.name}, {"version", o.version}, {"sha256", o.sha256}, {"status", o.status},
                            {"ms", o.ms}, {"transactional", o.transactional}, {"retries", o.retries}};
@@ -162,6 +207,22 @@ migrations::ApplyObserver observer_for(Services& s) {
       }
       s.record("migration", event);
     }
+  };
+  // The failed migration is in the record's migrations (a dirty one is already, as finished),
+  // then the failure itself: where in which file, and what the server said.
+  obs.failed = [&s](const migrations::MigrationFailure& f) {
+    if (!s.record) return;
+    if (f.status != "dirty")
+      s.record("migration", {{"name", f.name}, {"version", f.version}, {"sha256", f.sha256}, {"status", f.status}});
+    nlohmann::json e{{"migration", f.name}, {"file", f.path}, {"status", f.status}, {"message", f.message}};
+    if (!f.sqlstate.empty()) e["sqlstate"] = f.sqlstate;
+    if (f.statement > 0) {
+      e["statement"] = f.statement;
+      e["statements"] = f.statements;
+      e["line"] = f.line;
+      e["sql"] = f.sql;
+    }
+    s.record("failure", e);
   };
   obs.interrupted = [&s] { return s.interrupted && s.interrupted(); };
   return obs;
@@ -349,7 +410,8 @@ int mig_apply(lua_State* L) {
   o.run_id = s.run_id;
   o.applied_by = s.operator_name;
   migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger), &chain);
-  const auto result = migrations::apply(conn, ledger, chain, plan, consent, o, observer_for(s));
+  LiveProgress live(s, plan, estimates_of(L, 4));
+  const auto result = migrations::apply(conn, ledger, chain, plan, consent, o, observer_for(s, live.progress));
   push_outcomes(L, result);
   push_status(L, result.before);
   return 2;
@@ -370,7 +432,8 @@ int mig_rollback(lua_State* L) {
   auto& s = services(L);
   o.mode = mode_on(s.mode, conn.options().private_cluster);
   migrations::Ledger ledger(conn, migrations::LedgerName::parse(plan.ledger), &chain);
-  const auto result = migrations::rollback(conn, ledger, chain, plan, consent, o, observer_for(s));
+  LiveProgress live(s, plan, estimates_of(L, 4));
+  const auto result = migrations::rollback(conn, ledger, chain, plan, consent, o, observer_for(s, live.progress));
   push_outcomes(L, result);
   return 1;
 }

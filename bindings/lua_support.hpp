@@ -26,6 +26,8 @@ struct Services {
   // Operator-facing line on stderr (already redacted by the callee's caller).
   std::function<void(const std::string&)> say;
   std::function<void(const std::string&)> warn;
+  // Set on a terminal only: shows a progress line in place ("" removes it).
+  std::function<void(const std::string&)> progress;
   // True once the operator pressed ^C: long operations stop at the next safe point.
   std::function<bool()> interrupted;
   // Adds an event to the run record: kind ("shell", "http", "sql", "artifact", ...) + details.

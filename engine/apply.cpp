@@ -38,6 +38,33 @@ std::string excerpt(const std::string& statement) {
 
 constexpr const char* kLockNotAvailable = "55P03";
 
+// Where a statement of the file failed, for ApplyObserver::failed.
+void locate(MigrationFailure& site, const sql::Script& script, std::size_t k, const db::SqlFailure& f) {
+  const auto& st = script.statements[k];
+  site.statement = static_cast<int>(k + 1);
+  site.statements = static_cast<int>(script.statements.size());
+  site.line = sql::line_in_file(st, f.position);
+  site.sqlstate = f.sqlstate;
+  site.sql = excerpt(st.text);
+}
+
+MigrationFailure site_of(const PlannedMigration& m) {
+  MigrationFailure f;
+  f.name = m.name;
+  f.path = m.path;
+  f.version = m.version;
+  f.sha256 = m.sha256;
+  return f;
+}
+
+// Tells the observer how `m` failed (the error is thrown by the caller).
+void report_failure(const ApplyObserver& obs, MigrationFailure site, const std::string& status, const std::string& message) {
+  if (!obs.failed) return;
+  site.status = status;
+  site.message = message;
+  obs.failed(site);
+}
+
 // The run's cancel token (^C, SIGTERM, SIGHUP), or the observer's own test of it.
 bool cancelled(const ApplyObserver& obs) {
   return cancel::requested() || (obs.interrupted && obs.interrupted());
@@ -96,7 +123,7 @@ std::string plan_text(const sql::Script& script, const std::string& path, const 
 void run_transactional(db::Connection& conn, const std::string& label, const sql::Script& script,
                        const std::vector<std::string>& ledger_sql, const std::string& lock_timeout,
                        const std::string& statement_timeout, int lock_retries, double backoff_s,
-                       const ApplyObserver& obs, int& retries_used) {
+                       const ApplyObserver& obs, int& retries_used, MigrationFailure& site) {
   std::vector<std::string> batch = transaction_prologue(conn, lock_timeout, statement_timeout);
   const std::size_t first = batch.size();
   for (const auto& s : script.statements) batch.push_back(s.text);
@@ -113,6 +140,8 @@ void run_transactional(db::Connection& conn, const std::string& label, const sql
       // The connection itself is gone; the server has rolled back.
     }
     const auto idx = static_cast<std::size_t>(failed);
+    site.sqlstate = failure.sqlstate;
+    if (idx >= first && idx < first + script.statements.size()) locate(site, script, idx - first, failure);
     if (cancelled(obs))
       throw AbortError(label + " was cancelled by the operator (" + cancel::reason() + ")" +
                        "\n  It was rolled back: neither the migration nor its ledger row is recorded.");
@@ -505,6 +534,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     Heartbeat::Scope beating(heartbeat.get(), m.name);
     const auto start = Clock::now();
     const std::string label = "migration " + m.name;
+    MigrationFailure site = site_of(m);
     try {
     if (m.tx == TxMode::own) {
       // Statement by statement, as psql runs it: what its own COMMITs made permanent is known
@@ -523,6 +553,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
         } catch (const std::exception& e) {
           if (!conn.is_open()) throw;  // the session is gone: its running row says how far it got
           const auto f = db::failure_of(e);
+          locate(site, script, k, f);
           if (in_block) {
             try { conn.run_script("ROLLBACK"); } catch (const std::exception&) {}
           }
@@ -578,6 +609,7 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
         } catch (const std::exception& e) {
           if (!conn.is_open()) throw;  // the session is gone: its running row says how far it got
           const auto f = db::failure_of(e);
+          locate(site, script, k, f);
           out.ms = ms_since(start);
           {
             cancel::Shield keep_bookkeeping;
@@ -611,14 +643,19 @@ ApplyResult apply(db::Connection& conn, Ledger& ledger, const Chain& chain, cons
     } else {
       auto ledger_sql = ledger.insert_applied_sql(m.name, m.version, m.sha256, o.applied_by, o.run_id, true);
       if (effects) ledger_sql.push_back(effects->capture_sql());  // its locks, read before COMMIT
-      run_transactional(conn, label, script, ledger_sql, o.lock_timeout, o.statement_timeout, o.lock_retries, o.retry_backoff_s, obs, out.retries);
+      run_transactional(conn, label, script, ledger_sql, o.lock_timeout, o.statement_timeout, o.lock_retries, o.retry_backoff_s, obs, out.retries, site);
       out.ms = ms_since(start);
     }
     } catch (const std::exception& e) {
-      if (conn.is_open()) throw;
+      const std::string status = out.status == "dirty" ? "dirty" : cancelled(obs) ? "cancelled" : "failed";
+      if (conn.is_open()) {
+        report_failure(obs, site, status, e.what());
+        throw;
+      }
       // The session is gone (backend terminated, server restarted, network): say so, and what
       // a fresh session finds committed, instead of libpq's "not connected".
       const std::string message = lost_connection_report(conn, ledger.name(), chain, m, e.what());
+      report_failure(obs, site, status, message);
       if (cancelled(obs)) throw AbortError(message);
       throw StepError(message);
     }
@@ -677,21 +714,30 @@ ApplyResult rollback(db::Connection& conn, Ledger& ledger, const Chain& chain, c
       Heartbeat::Scope beating(heartbeat.get(), "the down script of " + m.name);
       const auto start = Clock::now();
       const std::string label = "down script of " + m.name;
-      if (m.tx != TxMode::transactional) {
-        for (const auto& stmt : script.statements) {
-          try {
-            conn.run_script(stmt.text);
-          } catch (const std::exception& e) {
-            throw StepError(label + " failed (line " + std::to_string(stmt.line) + "): " + db::failure_of(e).explained() +
-                            "\n    " + excerpt(stmt.text) + "\n  The ledger still lists the migration as applied.");
+      MigrationFailure site = site_of(m);
+      try {
+        if (m.tx != TxMode::transactional) {
+          for (std::size_t k = 0; k < script.statements.size(); ++k) {
+            const auto& stmt = script.statements[k];
+            try {
+              conn.run_script(stmt.text);
+            } catch (const std::exception& e) {
+              const auto f = db::failure_of(e);
+              locate(site, script, k, f);
+              throw StepError(label + " failed (line " + std::to_string(stmt.line) + "): " + f.explained() +
+                              "\n    " + excerpt(stmt.text) + "\n  The ledger still lists the migration as applied.");
+            }
           }
+          cancel::Shield keep_bookkeeping;
+          ledger.remove(m.name);
+        } else {
+          int retries = 0;
+          run_transactional(conn, label, script, ledger.delete_sql(m.name), o.lock_timeout, o.statement_timeout, 3,
+                            1, obs, retries, site);
         }
-        cancel::Shield keep_bookkeeping;
-        ledger.remove(m.name);
-      } else {
-        int retries = 0;
-        run_transactional(conn, label, script, ledger.delete_sql(m.name), o.lock_timeout, o.statement_timeout, 3,
-                          1, obs, retries);
+      } catch (const std::exception& e) {
+        report_failure(obs, site, cancelled(obs) ? "cancelled" : "failed", e.what());
+        throw;
       }
       out.ms = ms_since(start);
     }

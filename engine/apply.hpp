@@ -44,11 +44,25 @@ struct MigrationOutcome {
   Effects effects;  // with ApplyOptions::record_effects
 };
 
+// Where and why a migration (or down script) failed, for the run record and `--json`: the
+// message is what the operator reads, the rest what a machine reads.
+struct MigrationFailure {
+  std::string name, path, version, sha256;
+  std::string status;     // "failed", "dirty" (partly committed), "cancelled"
+  std::string message;    // the whole error, as printed
+  std::string sqlstate;   // "" when the server said nothing (a lost session, a refusal)
+  int statement = 0;      // 1-based statement of the file; 0: not one of the file's statements
+  int statements = 0;     // how many the file has
+  int line = 0;           // line in the file where the failing statement (or error position) is
+  std::string sql;        // the failing statement, bounded
+};
+
 // Progress and plan output; every callback is optional.
 struct ApplyObserver {
   std::function<void(const std::string& message)> waiting_for_lock;  // says who holds it
   std::function<void(const PlannedMigration&, std::size_t index, std::size_t total)> starting;
   std::function<void(const MigrationOutcome&)> finished;
+  std::function<void(const MigrationFailure&)> failed;  // before the error is thrown
   std::function<void(const PlannedMigration&, const std::string& sql)> would_run;  // dry-run plan
   std::function<void(const std::string& message)> retrying;
   std::function<void(const std::string& message)> notice;  // e.g. the sequences a rehearsal put back

@@ -1,6 +1,7 @@
 #include "engine/journal.hpp"
 
 #include "engine/files.hpp"
+#include "engine/report_html.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -36,6 +37,9 @@ std::string format_time(const char* fmt, bool millis) {
   return out;
 }
 
+// Longer tables of the Markdown summary are folded in <details>.
+constexpr std::size_t kMarkdownRowsShown = 20;
+
 std::string md_cell(std::string s) {
   for (auto& c : s)
     if (c == '\n' || c == '|') c = ' ';
@@ -59,8 +63,11 @@ std::string new_run_id() {
 
 std::string utc_now_iso() { return format_time("%Y-%m-%dT%H:%M:%S", true); }
 
-Journal::Journal(std::string dir, std::string run_id, nlohmann::json header, const Redactor* redactor)
-    : dir_(std::move(dir)), run_id_(std::move(run_id)), redactor_(redactor), record_(std::move(header)) {
+Journal::Journal(std::string dir, std::string run_id, nlohmann::json header, const Redactor* redactor,
+                 events::Sink sink)
+    : dir_(std::move(dir)), run_id_(std::move(run_id)), redactor_(redactor), sink_(std::move(sink)),
+      record_(std::move(header)) {
+  record_["schema_version"] = events::kSchemaVersion;
   record_["run_id"] = run_id_;
   record_["status"] = "running";
   record_["started_at"] = utc_now_iso();
@@ -68,9 +75,20 @@ Journal::Journal(std::string dir, std::string run_id, nlohmann::json header, con
   for (const char* k : {"migrations", "backups", "checks", "artifacts"}) record_[k] = nlohmann::json::array();
   if (!dir_.empty()) files::make_directories(dir_);  // 0700 where created; the first write must work
   write_record();
+  nlohmann::json run = record_;
+  for (const char* k : {"status", "steps", "migrations", "backups", "checks", "artifacts"}) run.erase(k);
+  run["at"] = record_["started_at"];
+  emit(events::run_event(run));
+}
+
+void Journal::emit(nlohmann::json event) {
+  if (!sink_) return;
+  if (redactor_) events::redact_values(event, *redactor_);
+  sink_(event);
 }
 
 std::string Journal::json_path() const { return dir_.empty() ? "" : (fs::path(dir_) / (run_id_ + ".json")).string(); }
+std::string Journal::html_path() const { return dir_.empty() ? "" : (fs::path(dir_) / (run_id_ + ".html")).string(); }
 std::string Journal::markdown_path() const { return dir_.empty() ? "" : (fs::path(dir_) / (run_id_ + ".md")).string(); }
 
 nlohmann::json& Journal::current_step() {
@@ -90,6 +108,8 @@ void Journal::step_started(const std::string& name, const std::string& descripti
                               {"started_at", utc_now_iso()},
                               {"events", nlohmann::json::array()}});
   step_started_ = std::chrono::steady_clock::now();
+  emit({{"event", "step"}, {"at", record_["steps"].back()["started_at"]}, {"name", name}, {"description", description},
+        {"status", "running"}});
   flush();
 }
 
@@ -103,19 +123,27 @@ void Journal::step_finished(const std::string& status, const std::string& error)
                               .count();
   }
   if (!error.empty()) step["error"] = error;
+  nlohmann::json e{{"event", "step"}, {"at", step["finished_at"]}, {"name", step["name"]}, {"status", status}};
+  if (step.contains("duration_ms")) e["duration_ms"] = step["duration_ms"];
+  if (!error.empty()) e["error"] = error;
+  emit(std::move(e));
   flush();
 }
 
 void Journal::step_skipped(const std::string& name, const std::string& reason) {
   record_["steps"].push_back({{"name", name}, {"status", "skipped"}, {"reason", reason}, {"events", nlohmann::json::array()}});
+  emit({{"event", "step"}, {"at", utc_now_iso()}, {"name", name}, {"status", "skipped"}, {"reason", reason}});
   flush();
 }
 
 void Journal::event(const std::string& kind, const nlohmann::json& detail) {
-  nlohmann::json e = detail;
-  e["kind"] = kind;
+  nlohmann::json e = detail.is_object() ? detail : nlohmann::json{{"value", detail}};
+  e["event"] = kind;
   e["at"] = utc_now_iso();
-  current_step()["events"].push_back(e);
+  auto& step = current_step();
+  step["events"].push_back(e);
+  e["step"] = step["name"];
+  emit(std::move(e));
   if (kind == "migration" || kind == "backup" || kind == "check" || kind == "artifact")
     record_[kind + "s"].push_back(detail);
   // Backups are flushed at once: rollback finds them through the record.
@@ -141,6 +169,20 @@ void Journal::finish(const std::string& status, int exit_code, const std::string
   if (!error.empty()) record_["error"] = error;
   flush();
   if (!last_write_error_.empty()) write_final_compact();
+  std::string report;
+  if (!dir_.empty() && last_write_error_.empty()) {
+    try {  // once, at the end: a report is for reading after the run, the JSON for following it
+      files::write_private(html_path(), report::html(record_));
+      report = html_path();
+    } catch (const std::exception& e) {
+      if (on_write_error) on_write_error(std::string("the HTML report could not be written (") + e.what() + ")");
+    }
+  }
+  nlohmann::json end = events::end_event(run_id_, status, exit_code, error, json_path(), markdown_path());
+  std::error_code ec;
+  end["html"] = report.empty() ? nlohmann::json(nullptr) : nlohmann::json(fs::absolute(report, ec).string());
+  emit(std::move(end));
+  sink_ = {};  // one end event, whatever a caller does afterwards
 }
 
 std::string Journal::markdown() const {
@@ -165,13 +207,46 @@ std::string Journal::markdown() const {
     md += "| " + std::to_string(++n) + " | " + md_cell(str(s, "name")) + " | " + str(s, "status") + " | " + t + " |\n";
   }
   if (!r["migrations"].empty()) {
-    md += "\n## Migrations\n\n| Migration | SHA-256 | Status | Time |\n|---|---|---|---|\n";
+    // A PR comment stays readable: a long table is folded (GitHub renders <details>).
+    const bool fold = r["migrations"].size() > kMarkdownRowsShown;
+    md += "\n## Migrations (" + std::to_string(r["migrations"].size()) + ")\n\n";
+    if (fold) md += "<details><summary>" + std::to_string(r["migrations"].size()) + " migrations</summary>\n\n";
+    md += "| Migration | SHA-256 | Status | Time |\n|---|---|---|---|\n";
     for (const auto& m : r["migrations"]) {
       std::string sha = str(m, "sha256");
       md += "| " + md_cell(str(m, "name")) + " | `" + sha.substr(0, 16) + "` | " + str(m, "status") + " | " +
-            (m.contains("ms") ? std::to_string(static_cast<long long>(m["ms"].get<double>())) + " ms" : "") + " |\n";
+            (m.contains("ms") && m["ms"].is_number() ? std::to_string(static_cast<long long>(m["ms"].get<double>())) + " ms" : "") + " |\n";
+    }
+    if (fold) md += "\n</details>\n";
+  }
+  std::string findings, acks, failures;
+  std::size_t n_findings = 0;
+  for (const auto& s : r["steps"]) {
+    if (!s.contains("events")) continue;
+    for (const auto& e : s["events"]) {
+      const std::string kind = e.value("event", e.value("kind", ""));
+      if (kind == "finding") {
+        ++n_findings;
+        findings += "| " + md_cell(str(e, "file") + ":" + str(e, "line")) + " | " + md_cell(str(e, "rule")) + " | " +
+                    str(e, "severity") + (e.value("destructive", false) ? ", destructive" : "") + " | " +
+                    md_cell(str(e, "message")) + " |\n";
+      } else if (kind == "acknowledgement") {
+        acks += "- `" + md_cell(str(e, "finding")) + "` (" + md_cell(str(e, "how")) + ")\n";
+      } else if (kind == "failure") {
+        failures += "- `" + md_cell(str(e, "migration")) + "` " + md_cell(str(e, "file")) +
+                    (e.contains("line") ? ":" + str(e, "line") : "") +
+                    (e.contains("sqlstate") ? ", SQLSTATE " + str(e, "sqlstate") : "") + "\n";
+      }
     }
   }
+  if (!failures.empty()) md += "\n## Failed\n\n" + failures;
+  if (n_findings) {
+    md += "\n## Findings (" + std::to_string(n_findings) + ")\n\n";
+    if (n_findings > kMarkdownRowsShown) md += "<details><summary>" + std::to_string(n_findings) + " findings</summary>\n\n";
+    md += "| Where | Rule | Severity | Why |\n|---|---|---|---|\n" + findings;
+    if (n_findings > kMarkdownRowsShown) md += "\n</details>\n";
+  }
+  if (!acks.empty()) md += "\n## Acknowledged\n\n" + acks;
   if (!r["backups"].empty()) {
     md += "\n## Backups\n\n| File | Size | SHA-256 |\n|---|---|---|\n";
     for (const auto& b : r["backups"])
@@ -186,21 +261,9 @@ std::string Journal::markdown() const {
   return md;
 }
 
-namespace {
-// Masks secrets in every string of a JSON value. Done on values, not on the serialised
-// text, where a secret containing '"' or '\\' would appear escaped and go unmatched.
-void redact_values(nlohmann::json& j, const Redactor& r) {
-  if (j.is_string()) {
-    j = r.apply(j.get<std::string>());
-  } else if (j.is_array() || j.is_object()) {
-    for (auto& item : j) redact_values(item, r);
-  }
-}
-}  // namespace
-
 void Journal::write_record() {
   if (dir_.empty()) return;
-  if (redactor_) redact_values(record_, *redactor_);
+  if (redactor_) events::redact_values(record_, *redactor_);
   // A value that is not UTF-8 (a --set value, a command's output) is written with U+FFFD, never
   // a reason for the record, or the run, to fail.
   files::write_private(json_path(), record_.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -246,7 +309,7 @@ void Journal::write_final_compact() {
   minimal["left_out"] = why + "; only the outcome is kept";
   std::string last_error;
   for (auto* candidate : {&compact, &minimal}) {
-    if (redactor_) redact_values(*candidate, *redactor_);
+    if (redactor_) events::redact_values(*candidate, *redactor_);
     const std::string json = candidate->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     for (const bool in_place : {false, true}) {
       try {

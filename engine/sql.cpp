@@ -473,6 +473,12 @@ int line_of(const std::string& text, std::size_t offset) {
          static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(offset), '\n'));
 }
 
+int line_in_file(const Statement& st, int position) {
+  if (position <= 0) return st.line;
+  const std::size_t at = std::min(byte_of_cursor(st.text, position), st.text.size());
+  return st.text_line + static_cast<int>(std::count(st.text.begin(), st.text.begin() + static_cast<long>(at), '\n'));
+}
+
 std::string position_in_file(const Statement& st, int position) {
   if (position <= 0) return "line " + std::to_string(st.line);
   const std::size_t at = std::min(byte_of_cursor(st.text, position), st.text.size());
@@ -481,8 +487,7 @@ std::string position_in_file(const Statement& st, int position) {
   std::size_t column = 1;
   for (std::size_t i = from; i < at; ++i)
     if (!utf8_continuation(st.text[i])) ++column;
-  const int line = st.text_line + static_cast<int>(std::count(st.text.begin(), st.text.begin() + static_cast<long>(at), '\n'));
-  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+  return "line " + std::to_string(line_in_file(st, position)) + ", column " + std::to_string(column);
 }
 
 Script analyze(const std::string& sql, const std::string& filename, int server_version_num) {

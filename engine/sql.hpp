@@ -46,6 +46,8 @@ Script analyze(const std::string& sql, const std::string& filename,
 // "line L, column C" in the file of the server's error position (1-based character in the
 // statement's text); "line L" of the statement when the server gave no position.
 std::string position_in_file(const Statement& statement, int position);
+// The line of that position (the statement's line when there is none).
+int line_in_file(const Statement& statement, int position);
 
 // 1-based line of the byte at `offset` (offsets past the end count as the last line).
 int line_of(const std::string& text, std::size_t offset);

@@ -19,7 +19,7 @@ local function lint(ctx)
   local rows = {}
   for _, f in ipairs(findings) do
     rows[#rows + 1] = { string.format("%s:%d", f.file, f.line), f.rule, f.severity .. (f.destructive and ", destructive" or ""), f.message }
-    ctx:record("lint", f)
+    ctx:record("finding", f)
   end
   if #rows > 0 then ctx:log("%s", report.table({ "where", "rule", "severity", "why" }, rows)) end
   ctx:log("%d migration(s), %d finding(s)", #chain:list(), #findings)

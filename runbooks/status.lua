@@ -1,6 +1,6 @@
 -- status.lua — what is applied, pending, drifted or dirty, who holds the migration lock, and
 -- how the last run here ended: the look before (or during) an operation.
--- No gates, no confirmation, no run record (--json prints it); a read-only session.
+-- No gates, no confirmation, no run record (--json streams its status event); a read-only session.
 -- Exit 0 up to date, 5 migrations pending, 4 drift or a dirty migration.
 local runbook = require "runbook"
 local migrations = require "migrations"
@@ -40,9 +40,20 @@ local function status(ctx)
   else
     ctx:log("last run: none recorded in %s", ctx.journal_dir ~= "" and ctx.journal_dir or "(no journal directory)")
   end
+  local function filenames(rows)
+    local out = {}
+    for _, r in ipairs(rows) do out[#out + 1] = r.filename end
+    return out
+  end
+  local mismatches = {}
+  for _, m in ipairs(st.hash_mismatches) do
+    mismatches[#mismatches + 1] = { filename = m.filename, ledger_sha256 = m.ledger_sha256, file_sha256 = m.file_sha256 }
+  end
+  -- The parity categories by name too: `runbook serve` answers seed 000's endpoint from them.
   ctx:record("status", {
     applied = #st.applied, last_applied = applied_last, pending = st.pending, drift = st.drift,
-    dirty = (function() local d = {} for _, r in ipairs(st.dirty) do d[#d + 1] = r.filename end return d end)(),
+    missing_in_db = st.missing_in_db, extra_in_db = filenames(st.extra_in_db), hash_mismatches = mismatches,
+    dirty = filenames(st.dirty),
     parity = st.parity, lock_holder = holder,
     last_run = last and { run_id = last.run_id, runbook = last.runbook, status = last.status, mode = last.mode,
       environment = last.environment, started_at = last.started_at, exit_code = last.exit_code } or nil,

@@ -11,6 +11,8 @@
 
 #include "bindings/host.hpp"
 #include "engine/errors.hpp"
+#include "engine/events.hpp"
+#include "src/serve.hpp"
 
 namespace {
 
@@ -32,6 +34,19 @@ void setup_logging(int verbosity) {
   logger->set_pattern("%v");
   logger->set_level(verbosity < 0 ? spdlog::level::warn : verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
   spdlog::set_default_logger(logger);
+}
+
+// `--json` promises a stream that ends with an end event, also when the command line itself is
+// wrong (the options are not parsed yet: the flag is looked for as given).
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--json") return true;
+  return false;
+}
+
+int usage_error(bool json, const std::string& message) {
+  if (json) std::cout << rb::events::line(rb::events::end_event("", "usage error", 2, message, "", ""), nullptr) << std::endl;
+  return static_cast<int>(rb::ExitCode::usage);
 }
 
 }  // namespace
@@ -64,7 +79,9 @@ int main(int argc, char** argv) {
   app.add_option("--confirm", o.confirm, "answer a typed-token confirmation (e.g. --confirm PROD-OK)");
   app.add_flag("--yes,-y", o.yes, "answer plain yes/no confirmations (never a typed-token one)");
   app.add_option("--journal", o.journal_dir, "directory for run records (default: $RUNBOOK_JOURNAL or ./.runbook/runs)");
-  app.add_flag("--json", o.json, "print the run record as JSON on stdout when the run ends");
+  app.add_flag("--json", o.json,
+               "print the run's events on stdout as they happen, one JSON object per line, ending with an end "
+               "event (status, exit code, the record's path); docs/events.schema.json");
   app.add_option("--from", o.from, "start at this step (gates always run)");
   app.add_option("--only", o.only, "run only this step (and the gates)");
   app.add_option("--skip", o.skip, "skip this step (repeatable; gates always run)")->allow_extra_args(false);
@@ -95,13 +112,49 @@ int main(int argc, char** argv) {
   app.add_flag("--no-color", no_color, "same as --color=never");
   app.add_flag("--version", version, "print the version");
 
+  rb::serve::Options serve;
+  std::vector<std::string> serve_sets;
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "serve seed 000's parity endpoint GET /api/ops/db/migrations?env=NAME&limit=N and a page of each "
+               "environment's parity and recent runs (answers come from status.lua: a read-only session, no record)");
+  serve_cmd->add_option("--listen", serve.listen,
+                        "ADDRESS:PORT (default 127.0.0.1:8080); an address other than loopback needs "
+                        "RUNBOOK_SERVE_TOKEN, sent by clients as 'Authorization: Bearer TOKEN'");
+  serve_cmd->add_option("--env", serve.envs, "an environment to serve (repeatable; none: the default one, DATABASE_URL)")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--set", serve_sets, "a status.lua parameter, e.g. --set migrations=DIR (repeatable)")
+      ->allow_extra_args(false);
+  serve_cmd->add_option("--environments", serve.environments_file, "Lua environments file (as for a run)");
+  serve_cmd->add_option("--journal", serve.journal_dir, "the run records to list (as for a run)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return static_cast<int>(rb::ExitCode::usage);
+    return usage_error(wants_json(argc, argv), e.what());
+  }
+  if (serve_cmd->parsed()) {
+    for (const auto& kv : serve_sets) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "error: parameter \"" << kv << "\" must look like key=value\n";
+        return static_cast<int>(rb::ExitCode::usage);
+      }
+      serve.sets.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    if (serve.journal_dir.empty()) {
+      const char* j = std::getenv("RUNBOOK_JOURNAL");
+      serve.journal_dir = j && *j ? j : ".runbook/runs";
+    }
+    serve.self = "/proc/self/exe";
+    try {
+      return rb::serve::run(serve);
+    } catch (const rb::Error& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return static_cast<int>(e.code());
+    }
   }
   if (version) {
     std::cout << "runbook " << RUNBOOK_VERSION << "\n";
@@ -120,6 +173,10 @@ int main(int argc, char** argv) {
   setup_logging(quiet ? -1 : verbose);
   o.verbosity = quiet ? -1 : verbose;
   o.color = color;
+  {
+    const char* term = std::getenv("TERM");
+    o.live_progress = isatty(STDERR_FILENO) && !quiet && !(term && std::string(term) == "dumb");
+  }
   o.mode = rehearse ? rb::RunMode::rehearse : dry_run ? rb::RunMode::dry_run : rb::RunMode::live;
   o.runbook = runbook;
   o.search_path = rb::lua::default_search_path(argv[0]);
@@ -135,8 +192,9 @@ int main(int argc, char** argv) {
   for (const auto& s : sets) {
     const auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0) {
-      std::cerr << "error: parameter \"" << s << "\" must look like key=value\n";
-      return static_cast<int>(rb::ExitCode::usage);
+      const std::string msg = "parameter \"" + s + "\" must look like key=value";
+      std::cerr << "error: " << msg << "\n";
+      return usage_error(o.json, msg);
     }
     o.sets.emplace_back(s.substr(0, eq), s.substr(eq + 1));
   }
@@ -145,7 +203,7 @@ int main(int argc, char** argv) {
     if (list) return rb::lua::list_runbooks(o);
     if (runbook.empty()) {
       std::cerr << "error: no runbook given (try --list, or --help)\n";
-      return static_cast<int>(rb::ExitCode::usage);
+      return usage_error(o.json, "no runbook given");
     }
     if (describe) return rb::lua::describe_runbook(o);
     return rb::lua::run_runbook(o);

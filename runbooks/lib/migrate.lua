@@ -221,6 +221,7 @@ local function apply_options(ctx)
     lock_timeout = ctx.params.lock_timeout,
     statement_timeout = ctx.params.statement_timeout ~= "0" and ctx.params.statement_timeout or nil,
     lock_wait = runbook.seconds(ctx.params.lock_wait or "60s"),
+    estimates = ctx.state.estimate_ms,  -- the rehearsal's, for the ETA on a terminal (lib/receipts.lua)
   }
 end
 

@@ -44,7 +44,7 @@ function M.review(ctx)
     end
     for _, f in ipairs(m.findings) do
       ctx:warn("%s:%d: [%s] %s", f.file, f.line, f.rule, f.message)
-      ctx:record("lint", f)
+      ctx:record("finding", f)
       if f.destructive then destructive[#destructive + 1] = f.id end
     end
   end

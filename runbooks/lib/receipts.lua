@@ -163,6 +163,10 @@ function M.gate(ctx)
   local estimates, total, from = M.estimate(ctx, plan, all)
   if from then
     ctx.state.window = total
+    ctx.state.estimate_ms = {}  -- for the progress line's ETA (lib/migrate.lua)
+    for _, e in ipairs(estimates) do
+      if e.seconds then ctx.state.estimate_ms[e.name] = e.seconds * 1000 end
+    end
     ctx:log("estimated window: ~%s (from rehearsal run %s%s; sizes of %s now)", human(total), from.run_id,
       from.environment and (" on " .. from.environment) or "", ctx:db():database())
     for _, e in ipairs(estimates) do ctx:log("  %-40s %s", e.name, e.text) end

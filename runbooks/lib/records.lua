@@ -42,7 +42,7 @@ function M.events(record, kind)
   local out = {}
   for _, step in ipairs(record.steps or {}) do
     for _, e in ipairs(step.events or {}) do
-      if e.kind == kind then out[#out + 1] = e end
+      if (e.event or e.kind) == kind then out[#out + 1] = e end  -- "kind" in records before schema 1
     end
   end
   return out

@@ -17,6 +17,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
 #include "engine/shell.hpp"
 
 namespace fs = std::filesystem;
@@ -55,7 +58,80 @@ CliResult run_cli(const std::vector<std::string>& args, const std::map<std::stri
   std::string header = "run";
   for (const auto& a : args) header += " " + a;
   keep_transcript(header + " (exit " + std::to_string(r.exit_code) + ")", r.out + r.err);
+  if (std::find(args.begin(), args.end(), "--json") != args.end()) check_event_stream(header, r.exit_code, r.out);
   return CliResult{r.exit_code, r.out, r.err};
+}
+
+// Every --json run of the suite: each line of stdout is one JSON object, the last an end event
+// with the process's exit code. The lines, and the run record the end event names, are kept for
+// the schema check that ctest runs after the suites (tests/validate-events).
+void check_event_stream(const std::string& what, int exit_code, const std::string& out) {
+  INFO(what);
+  INFO("stdout:\n" << out);
+  const char* keep = std::getenv("RUNBOOK_TEST_TRANSCRIPTS");
+  std::ofstream events, records;
+  if (keep && *keep) {
+    events.open(std::string(keep) + "/events.ndjson", std::ios::app);
+    records.open(std::string(keep) + "/records.ndjson", std::ios::app);
+  }
+  std::istringstream lines(out);
+  std::string line;
+  nlohmann::json last;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    nlohmann::json e;
+    try {
+      e = nlohmann::json::parse(line);
+    } catch (const std::exception& ex) {
+      FAIL_CHECK("--json line " << n << " is not JSON (" << ex.what() << "): " << line);
+      continue;
+    }
+    CHECK(e.is_object());
+    if (n == 1) CHECK((e.value("event", "") == "run" || e.value("event", "") == "end"));
+    if (events.is_open()) events << line << "\n";
+    last = e;
+  }
+  REQUIRE(n > 0);
+  CHECK(last.value("event", "") == "end");
+  CHECK(last.value("exit_code", -1) == exit_code);
+  if (records.is_open() && last.contains("record") && last["record"].is_string()) {
+    std::ifstream in(last["record"].get<std::string>());
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      try {
+        records << nlohmann::json::parse(ss.str()).dump() << "\n";
+      } catch (const std::exception& ex) {
+        FAIL_CHECK("the run record " << last["record"] << " is not JSON: " << ex.what());
+      }
+    }
+  }
+}
+
+std::vector<nlohmann::json> events_of(const std::string& out) {
+  std::vector<nlohmann::json> all;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line))
+    if (!line.empty()) all.push_back(nlohmann::json::parse(line));
+  return all;
+}
+
+std::vector<nlohmann::json> events_of(const std::string& out, const std::string& kind) {
+  std::vector<nlohmann::json> some;
+  for (auto& e : events_of(out))
+    if (e.value("event", "") == kind) some.push_back(std::move(e));
+  return some;
+}
+
+nlohmann::json record_of(const std::string& out) {
+  const auto ends = events_of(out, "end");
+  if (ends.empty() || !ends.back()["record"].is_string()) throw std::runtime_error("no end event naming a run record in:\n" + out);
+  std::ifstream in(ends.back()["record"].get<std::string>());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
 }
 
 SilentServer::SilentServer() {

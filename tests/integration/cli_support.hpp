@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "engine/db.hpp"
@@ -45,6 +47,12 @@ struct CliResult {
 // extra environment variables. Never reads a terminal: stdin is empty.
 CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                   const std::string& cwd = "", const std::string& stdin_data = "");
+
+// --json output: its events (of one kind), and the run record its end event names.
+void check_event_stream(const std::string& what, int exit_code, const std::string& out);
+std::vector<nlohmann::json> events_of(const std::string& out);
+std::vector<nlohmann::json> events_of(const std::string& out, const std::string& kind);
+nlohmann::json record_of(const std::string& out);
 
 class TempDatabase;
 

@@ -330,7 +330,7 @@ TEST_CASE("the run record is written as JSON and Markdown, with secrets redacted
   CHECK(rec["migrations"].size() == static_cast<std::size_t>(db.count(kSampleCount)));
   CHECK(rec["migrations"][0]["sha256"].get<std::string>().size() == 64);
   // --json prints the same record on stdout.
-  CHECK(nlohmann::json::parse(r.out)["run_id"] == rec["run_id"]);
+  CHECK(rbtest::record_of(r.out)["run_id"] == rec["run_id"]);
 }
 
 TEST_CASE("bad parameters are configuration errors naming the value", "[cli][params]") {

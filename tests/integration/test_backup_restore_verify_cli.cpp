@@ -45,7 +45,7 @@ void seed(const rbtest::TempDatabase& db) {
 }
 
 nlohmann::json record_of(const rbtest::TempDir& dir, const rbtest::CliResult& r) {
-  const auto id = nlohmann::json::parse(r.out)["run_id"].get<std::string>();
+  const auto id = rbtest::record_of(r.out)["run_id"].get<std::string>();
   return nlohmann::json::parse(rbtest::read_file(dir.path() + "/journal/" + id + ".json"));
 }
 

@@ -33,7 +33,7 @@ std::string row(const CliResult& r, const std::string& name) {
 
 // The result of check `name` in the run record of a --json run.
 std::string recorded(const CliResult& r, const std::string& name) {
-  auto rec = nlohmann::json::parse(r.out);
+  auto rec = rbtest::record_of(r.out);
   for (const auto& c : rec["checks"])
     if (c["name"] == name) return c["result"];
   return "(not recorded)";
@@ -118,7 +118,7 @@ TEST_CASE("post-verify fails (exit 4) on a status mismatch; a JSON mismatch; a t
          slow.find("Timeout") != std::string::npos));
   const auto refused = row(r, "nobody listens");
   CHECK((refused.find("refused") != std::string::npos || refused.find("connect") != std::string::npos));
-  CHECK(nlohmann::json::parse(r.out)["status"] == "verification failed");
+  CHECK(rbtest::record_of(r.out)["status"] == "verification failed");
 }
 
 TEST_CASE("post-verify's database checks fail on a missing table; index or a false smoke query", "[checks]") {

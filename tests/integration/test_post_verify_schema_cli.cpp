@@ -36,10 +36,10 @@ void applied(const TempDir& dir, const TempDatabase& db) {
   REQUIRE(r.code == 0);
   // The verify step recorded the schema it left.
   bool recorded = false;
-  const auto record = nlohmann::json::parse(r.out);
+  const auto record = rbtest::record_of(r.out);
   for (const auto& step : record["steps"])
     for (const auto& e : step["events"])
-      if (e["kind"] == "expected_schema") recorded = e["tables"].size() >= 6 && e["last_applied"].is_string();
+      if (e["event"] == "expected_schema") recorded = e["tables"].size() >= 6 && e["last_applied"].is_string();
   REQUIRE(recorded);
 }
 
@@ -139,7 +139,7 @@ TEST_CASE("a rollback verifies against the apply's expectation (stale: a warning
   CHECK(row_says(rolled, "ledger consistent", "PASS"));
   CHECK(row_says(rolled, "expected schema", "WARN"));
   CHECK(row(rolled, "ledger parity").empty());  // 0013 pending again is the point, not a failure
-  const auto record = nlohmann::json::parse(rolled.out);
+  const auto record = rbtest::record_of(rolled.out);
   std::string detail, rollback_run = record["run_id"];
   for (const auto& c : record["checks"])
     if (c["name"] == "expected schema") detail = c["detail"];

@@ -65,10 +65,10 @@ TEST_CASE("a rollback whose down script drops a table shows it, asks for that ac
   CHECK(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'orders'") == 0);
   CHECK(db.count("SELECT count(*) FROM schema_migrations") == 0);
   bool acked = false;
-  const auto record = nlohmann::json::parse(done.out);
+  const auto record = rbtest::record_of(done.out);
   for (const auto& step : record["steps"])
     for (const auto& e : step["events"])
-      if (e["kind"] == "acknowledgement" && e["finding"] == "drop-table@0001_orders.down.sql" && e["how"] == "--ack")
+      if (e["event"] == "acknowledgement" && e["finding"] == "drop-table@0001_orders.down.sql" && e["how"] == "--ack")
         acked = true;
   CHECK(acked);
 }
@@ -120,7 +120,7 @@ TEST_CASE("after a restore-rollback the whole post-verify runs: its schema again
   dir.write("migrations/0002_notes.up.sql", "CREATE TABLE notes (id int);\n");  // no down script: a restore
   auto first = rbtest::run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0001", "--json"});
   REQUIRE(first.code == 0);
-  const std::string first_run = nlohmann::json::parse(first.out)["run_id"];
+  const std::string first_run = rbtest::record_of(first.out)["run_id"];
   REQUIRE(rbtest::run_runbook(dir, db, "apply.lua", {"--yes", "-q"}).code == 0);
 
   auto restored = rbtest::run_runbook(dir, db, "rollback.lua", {"--yes", "--json"});
@@ -129,7 +129,7 @@ TEST_CASE("after a restore-rollback the whole post-verify runs: its schema again
   CHECK(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'notes'") == 0);
   // The restored database has the schema the first apply recorded at that ledger position.
   std::map<std::string, std::string> results, details;
-  const auto record = nlohmann::json::parse(restored.out);
+  const auto record = rbtest::record_of(restored.out);
   for (const auto& c : record["checks"]) {
     results[c["name"].get<std::string>()] = c["result"].get<std::string>();
     details[c["name"].get<std::string>()] = c["detail"].get<std::string>();

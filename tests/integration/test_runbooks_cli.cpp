@@ -55,7 +55,7 @@ void check_unchanged(const Snapshot& before, const Snapshot& after) {
 
 // The run record (journal JSON) of the run whose --json output is `r`.
 nlohmann::json record_of(const TempDir& dir, const CliResult& r) {
-  const auto id = nlohmann::json::parse(r.out)["run_id"].get<std::string>();
+  const auto id = rbtest::record_of(r.out)["run_id"].get<std::string>();
   return nlohmann::json::parse(rbtest::read_file(dir.path() + "/journal/" + id + ".json"));
 }
 
@@ -368,8 +368,8 @@ TEST_CASE("rollback.lua method=restore picks the newest apply's backup even when
   REQUIRE(older.code == 0);
   auto newer = run_runbook(dir, db, "apply.lua", {"--yes", "--set", "target=0006", "--json"});
   REQUIRE(newer.code == 0);
-  const auto older_id = nlohmann::json::parse(older.out)["run_id"].get<std::string>();
-  const auto newer_id = nlohmann::json::parse(newer.out)["run_id"].get<std::string>();
+  const auto older_id = rbtest::record_of(older.out)["run_id"].get<std::string>();
+  const auto newer_id = rbtest::record_of(newer.out)["run_id"].get<std::string>();
   const auto newer_backup = record_of(dir, newer)["backups"][0]["path"].get<std::string>();
   // Run ids are <second>-<random hex>: two runs started in the same second sort by the random
   // part. Give the older run's record the name it would have had if it started in the newer

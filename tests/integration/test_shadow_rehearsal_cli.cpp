@@ -154,7 +154,7 @@ TEST_CASE("a shadow rehearsal applies CONCURRENTLY, own-transaction and rewritin
     for (const auto& step : j["steps"])
       if (step.contains("events"))
         for (const auto& e : step["events"])
-          if (e.is_object() && e.contains("kind") && e["kind"] == "rehearsal") rehearsal = e;
+          if (e.is_object() && e.contains("event") && e["event"] == "rehearsal") rehearsal = e;
   }
   INFO(rehearsal.dump(2));
   REQUIRE(rehearsal.is_object());

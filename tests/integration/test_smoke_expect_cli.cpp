@@ -52,10 +52,10 @@ void items_applied(const TempDir& dir, const TempDatabase& db) {
 
 // The `compare_before` event of a --json run record (null when there is none).
 nlohmann::json compare_before(const CliResult& r) {
-  const auto record = nlohmann::json::parse(r.out);
+  const auto record = rbtest::record_of(r.out);
   for (const auto& step : record["steps"])
     for (const auto& e : step["events"])
-      if (e["kind"] == "compare_before") return e;
+      if (e["event"] == "compare_before") return e;
   return nullptr;
 }
 

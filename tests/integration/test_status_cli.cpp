@@ -71,25 +71,21 @@ TEST_CASE("status.lua: exit 5 pending, 0 up to date, 4 drift or dirty; never a r
     CHECK(has(r, "0013_validate_hero_snapshots_checks.up.sql is dirty: it failed at statement 2"));
     CHECK(has(r, "runbook resolve.lua --set migration=0013_validate_hero_snapshots_checks.up.sql --set as=applied"));
   }
-  SECTION("--json prints the same as one record with a status event") {
+  SECTION("--json streams the same as a status event, then the end event") {
     auto r = status(dir, db, {"--json"});
     INFO(r.all());
     CHECK(r.code == 0);
-    const auto rec = nlohmann::json::parse(r.out);
-    CHECK(rec["status"] == "succeeded");
-    CHECK(rec["exit_code"] == 0);
-    bool seen = false;
-    const auto& steps = rec["steps"];
-    for (const auto& step : steps)
-      for (const auto& e : step["events"])
-        if (e["kind"] == "status") {
-          seen = true;
-          CHECK(e["applied"] == 13);
-          CHECK(e["pending"].empty());
-          CHECK(e["parity"] == "PASS");
-          CHECK(e["last_run"]["runbook"] == "apply");
-        }
-    CHECK(seen);
+    const auto end = rbtest::events_of(r.out, "end");
+    REQUIRE(end.size() == 1);
+    CHECK(end[0]["status"] == "succeeded");
+    CHECK(end[0]["exit_code"] == 0);
+    CHECK(end[0]["record"].is_null());  // status.lua keeps no record
+    const auto seen = rbtest::events_of(r.out, "status");
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0]["applied"] == 13);
+    CHECK(seen[0]["pending"].empty());
+    CHECK(seen[0]["parity"] == "PASS");
+    CHECK(seen[0]["last_run"]["runbook"] == "apply");
     CHECK(records(dir) == after_apply);
   }
 }
@@ -101,9 +97,10 @@ TEST_CASE("status.lua --json on a pending database ends with status pending and 
   auto r = status(dir, db, {"--json"});
   INFO(r.all());
   CHECK(r.code == 5);
-  const auto rec = nlohmann::json::parse(r.out);
-  CHECK(rec["status"] == "pending");
-  CHECK(rec["exit_code"] == 5);
+  const auto end = rbtest::events_of(r.out, "end");
+  REQUIRE(end.size() == 1);
+  CHECK(end[0]["status"] == "pending");
+  CHECK(end[0]["exit_code"] == 5);
 }
 
 TEST_CASE("status.lua names the runner that holds the migration lock", "[status]") {

@@ -192,9 +192,9 @@ TEST_CASE("Journal collects migrations, backups and checks at the top level", "[
   CHECK_FALSE(r.contains("notes"));
   REQUIRE(r["steps"].size() == 2);
   CHECK(r["steps"][0]["events"].size() == 2);
-  CHECK(r["steps"][0]["events"][1]["kind"] == "note");
+  CHECK(r["steps"][0]["events"][1]["event"] == "note");
   CHECK(r["steps"][1]["events"].size() == 3);
-  CHECK(r["steps"][1]["events"][0]["kind"] == "migration");
+  CHECK(r["steps"][1]["events"][0]["event"] == "migration");
 
   const std::string md = slurp(d.dir() / "run-collect.md");
   CHECK(md.find("0002_b.sql") != std::string::npos);
@@ -304,4 +304,49 @@ TEST_CASE("Journal with an empty directory keeps the record in memory only", "[j
   const bool empty = fs::is_empty(d.dir());
   fs::current_path(cwd);
   CHECK(empty);
+}
+
+// `--json` is this stream: every change of the record, as it happens, as one event.
+TEST_CASE("Journal streams run, step, event and end events, redacted, in order", "[journal][events]") {
+  TempDir d;
+  rb::Redactor redactor;
+  redactor.add("s3cr3t-token");
+  std::vector<json> seen;
+  {
+    rb::Journal j(d.dir().string(), "run-stream", header(), &redactor, [&](const json& e) { seen.push_back(e); });
+    j.step_started("apply", "apply the migrations");
+    j.event("migration", {{"name", "0001_a.sql"}, {"status", "applied"}, {"note", "token s3cr3t-token"}});
+    j.step_finished("ok");
+    j.step_skipped("verify", "not selected");
+    j.finish("failed", 1, "boom with s3cr3t-token");
+    j.finish("failed", 1, "a second finish sends nothing more");
+  }
+  std::vector<std::string> kinds;
+  for (const auto& e : seen) kinds.push_back(e.value("event", "?") + ":" + e.value("status", ""));
+  CHECK(kinds == std::vector<std::string>{"run:", "step:running", "migration:applied", "step:ok", "step:skipped", "end:failed"});
+  CHECK(seen.front()["schema_version"] == rb::events::kSchemaVersion);
+  CHECK(seen.front()["run_id"] == "run-stream");
+  CHECK(seen[2]["step"] == "apply");
+  CHECK(seen.back()["exit_code"] == 1);
+  CHECK(seen.back()["run_id"] == "run-stream");
+  const std::string record = seen.back()["record"];
+  CHECK(fs::path(record).is_absolute());
+  CHECK(fs::exists(record));
+  for (const auto& e : seen) {
+    CHECK(e.contains("at"));
+    CHECK(e.dump().find("s3cr3t-token") == std::string::npos);
+  }
+  // The record is made of the same events.
+  const json r = read_json(d.dir() / "run-stream.json");
+  CHECK(r["schema_version"] == rb::events::kSchemaVersion);
+  CHECK(r["steps"][0]["events"][0]["event"] == "migration");
+}
+
+TEST_CASE("A record kept in memory streams an end event without a path", "[journal][events]") {
+  std::vector<json> seen;
+  rb::Journal j("", "run-mem", header(), nullptr, [&](const json& e) { seen.push_back(e); });
+  j.finish("succeeded", 0);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen.back()["event"] == "end");
+  CHECK(seen.back()["record"].is_null());
 }
