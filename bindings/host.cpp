@@ -342,7 +342,12 @@ std::size_t terminal_width() {
 
 void show_progress(HostState& state, const std::string& line) {
   std::lock_guard<std::mutex> guard(state.output_mutex);
-  const std::string text = state.redactor.apply(line).substr(0, terminal_width());
+  std::string text = state.redactor.apply(line);
+  if (text.size() > terminal_width()) {
+    std::size_t cut = terminal_width();
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    text.resize(cut);
+  }
   if (text.empty() && state.progress_line.empty()) return;
   std::fputs(kClearLine, stderr);
   std::fputs(text.c_str(), stderr);
@@ -683,7 +688,8 @@ int run_prepared(Prepared& p, const HostOptions& options) {
   if (p.state.journal) {
     const auto& rec = p.state.journal->record();
     if (!p.state.journal->json_path().empty())
-      say(p.state, "info", "run record: " + p.state.journal->json_path() + " and " + p.state.journal->markdown_path());
+      say(p.state, "info", "run record: " + p.state.journal->json_path() + " and " + p.state.journal->markdown_path() +
+                               (fs::exists(p.state.journal->html_path()) ? "; report: " + p.state.journal->html_path() : ""));
     if (!options.json && options.verbosity >= 0 && code == 0 && !rec["migrations"].empty())
       std::cerr << p.state.redactor.apply(p.state.journal->markdown());
   }

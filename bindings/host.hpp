@@ -23,6 +23,8 @@ struct HostOptions {
   std::string from, only;
   std::vector<std::string> skip;
   std::vector<std::string> acks;          // --ack RULE@FILE: destructive findings acknowledged
+  std::vector<std::string> checks;        // --check ID: checklist items ticked by name
+  std::string checklist_file;             // --checklist FILE: items ticked, one per line
   std::string plan_out;                   // --plan-out FILE: write the run's plan as JSON
   std::string plan_in;                    // --plan FILE: run exactly that saved plan or refuse
   std::string timeout;                    // --timeout DURATION: the whole run's time limit

@@ -4,10 +4,12 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "bindings/host.hpp"
 #include "bindings/lua_support.hpp"
+#include "engine/checklist.hpp"
 #include "engine/journal.hpp"
 #include "engine/plan.hpp"
 #include "engine/redact.hpp"
@@ -32,6 +34,8 @@ struct HostState {
   // The policy's own confirmation (its token, or its yes/no question when it has none) was
   // answered in this run: it counts for every plan of the run.
   std::string run_confirmed_by;
+  // The policy's checklist, once answered in this run: it counts for every plan of the run.
+  std::optional<checklist::Outcome> policy_checklist;
   // Lua code runs interpreted with a count hook (bindings/host.cpp): inside a stoppable region
   // (a step, a failure handler, loading the runbook) a cancellation request raises an
   // "aborted" error at the next hook, once per request.
@@ -43,6 +47,9 @@ struct HostState {
   int in_error_handler = 0;
   std::chrono::steady_clock::time_point stop_raised_at{};
 };
+
+// Answers a checklist (engine/checklist.hpp): --check, --checklist FILE, then the terminal.
+checklist::Outcome answer_checklist(HostState& state, const std::vector<checklist::Item>& items);
 
 // --json: one event per line on stdout, flushed, so a consumer sees each as it happens.
 void print_event(HostState& state, const nlohmann::json& event);

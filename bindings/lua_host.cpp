@@ -8,6 +8,8 @@
 #include "bindings/host_state.hpp"
 #include "bindings/modules.hpp"
 #include "engine/cancel.hpp"
+#include "engine/checklist.hpp"
+#include "engine/files.hpp"
 #include "engine/errors.hpp"
 #include "engine/run_stats.hpp"
 
@@ -120,6 +122,34 @@ int host_confirm(lua_State* L) {
   return 0;
 }
 
+namespace {
+// Items from a Lua list of strings or {id=, text=} at `index`.
+std::vector<checklist::Item> checklist_items(lua_State* L, int index) {
+  std::vector<checklist::Item> items;
+  if (!lua_istable(L, index)) return items;
+  for (int i = 1;; ++i) {
+    lua_rawgeti(L, index, i);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      break;
+    }
+    checklist::Item item;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      item.text = lua_tostring(L, -1);
+    } else if (lua_istable(L, -1)) {
+      item.id = opt_string_field(L, -1, "id", "");
+      item.text = opt_string_field(L, -1, "text", "");
+    } else {
+      lua_pop(L, 1);
+      throw ConfigError("checklist: item " + std::to_string(i) + " must be a string or { id = , text = }");
+    }
+    lua_pop(L, 1);
+    items.push_back(std::move(item));
+  }
+  return checklist::normalise(items);
+}
+}  // namespace
+
 // host.set_policy{confirm=, backup=, acknowledge_destructive=, maintenance=, env_confirm=,
 // env_backup=, changes={{key=, from=, to=, by=}, ...}} -> the effective policy. Once per run:
 // the environment can only make the backup stricter and names its own token; a composition's
@@ -136,6 +166,35 @@ int host_set_policy(lua_State* L) {
                                          opt_string_field(L, 1, "env_backup", "skip"));
   p.acknowledge_destructive = opt_bool_field(L, 1, "acknowledge_destructive", false);
   p.maintenance = opt_bool_field(L, 1, "maintenance", false);
+  lua_getfield(L, 1, "checklist");
+  p.checklist = checklist_items(L, lua_gettop(L));
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "approvals");  // the environment's { required =, approvers = {...}, self_approval = }
+  if (lua_istable(L, -1)) {
+    const int a = lua_gettop(L);
+    const double required = opt_number_field(L, a, "required", 0);
+    if (required < 0 || required != static_cast<int>(required))
+      throw ConfigError("approvals.required must be a whole number of approvers, got " + std::to_string(required));
+    p.approvals.required = static_cast<int>(required);
+    p.approvals.self_approval = opt_bool_field(L, a, "self_approval", false);
+    lua_getfield(L, a, "approvers");
+    if (lua_istable(L, -1))
+      for (int i = 1;; ++i) {
+        lua_rawgeti(L, -1, i);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          break;
+        }
+        if (lua_type(L, -1) != LUA_TSTRING) throw ConfigError("approvals.approvers must be a list of names");
+        p.approvals.approvers.push_back(lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    lua_pop(L, 1);
+    if (!p.approvals.approvers.empty() && p.approvals.required > static_cast<int>(p.approvals.approvers.size()))
+      throw ConfigError("approvals.required is " + std::to_string(p.approvals.required) + " but only " +
+                        std::to_string(p.approvals.approvers.size()) + " approvers are listed");
+  }
+  lua_pop(L, 1);
   lua_getfield(L, 1, "changes");
   if (lua_istable(L, -1)) {
     const int changes = lua_gettop(L);
@@ -293,11 +352,18 @@ int host_journal_dir(lua_State* L) {
   return 1;
 }
 
+}  // namespace
+
+int host_checklist(lua_State* L);  // below, next to answer_checklist
+
+namespace {
+
 const luaL_Reg kHostFunctions[] = {
     {"say", guarded<host_say>},
     {"add_secret", guarded<host_add_secret>},
     {"add_secret_url", guarded<host_add_secret_url>},
     {"journal_start", guarded<host_journal_start>},
+    {"checklist", guarded<host_checklist>},
     {"journal_skip", guarded<host_journal_skip>},
     {"step_started", guarded<host_step_started>},
     {"step_finished", guarded<host_step_finished>},
@@ -379,6 +445,37 @@ bool ask_at_terminal(HostState&, const std::string& question) {
   const std::string a = read_answer();
   if (a == "y" || a == "Y" || a == "yes" || a == "YES") return true;
   throw AbortError("not acknowledged: " + question);
+}
+
+
+checklist::Outcome answer_checklist(HostState& st, const std::vector<checklist::Item>& items) {
+  checklist::Answers answers;
+  answers.checks.insert(st.options.checks.begin(), st.options.checks.end());
+  if (!st.options.checklist_file.empty()) {
+    answers.file = st.options.checklist_file;
+    answers.in_file = checklist::parse_file(answers.file, files::read(answers.file));
+  }
+  const bool dry = st.options.mode == RunMode::dry_run;
+  auto ask = [&](const checklist::Item& item) {
+    if (dry) {
+      say(st, "info", "would ask: [ ] " + item.text + " (" + item.id + ")");
+      return false;
+    }
+    return ask_at_terminal(st, "[ ] " + item.text + " (" + item.id + ") — done?");
+  };
+  return checklist::resolve(items, answers, st.services.operator_name, ask);
+}
+
+// host.checklist(items) -> { complete, items = {{id, text, ticked, by, how}}, message }
+// Items: strings or {id=, text=}. The engine decides (engine/checklist.hpp); a terminal is
+// asked item by item where --check and the --checklist file left one unanswered.
+int host_checklist(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const auto outcome = answer_checklist(host_state(L), checklist_items(L, 1));
+  push_json(L, checklist::to_json(outcome));
+  lua_pushstring(L, checklist::missing_message(outcome.missing).c_str());
+  lua_setfield(L, -2, "message");
+  return 1;
 }
 
 int open_host(lua_State* L) {

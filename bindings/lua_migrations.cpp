@@ -528,6 +528,8 @@ const luaL_Reg kMigrationFunctions[] = {
     {"foreign_ledgers", guarded<mig_foreign_ledgers>},
     {"status", guarded<mig_status>},
     {"plan", guarded<plan_new>},
+    {"approve", guarded<mig_approve>},
+    {"approvals_of", guarded<mig_approvals_of>},
     {"apply", guarded<mig_apply>},
     {"rollback", guarded<mig_rollback>},
     {"verify_backup", guarded<mig_verify_backup>},

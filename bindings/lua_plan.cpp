@@ -206,6 +206,20 @@ int plan_confirm(lua_State* L) {
   const bool dry = host.options.mode == RunMode::dry_run;
   const auto& plan = st.plan;
   if (plan.empty()) return 0;
+  // The policy's checklist first (seeds 001/004's human items): a person ticks each one.
+  if (!plan.policy.checklist.empty()) {
+    if (!host.policy_checklist) {
+      host.policy_checklist = answer_checklist(host, plan.policy.checklist);
+      for (const auto& t : host.policy_checklist->ticked) say(host, "info", "  [x] " + t.text + " (" + t.id + ") — " + t.by + ", " + t.how);
+      record(L, "checklist", checklist::to_json(*host.policy_checklist));
+    }
+    const auto& done = *host.policy_checklist;
+    if (!done.missing.empty()) {
+      if (!dry) throw AbortError(checklist::missing_message(done.missing));
+      say(host, "warn", checklist::missing_message(done.missing) + " (dry-run: a live run stops here)");
+    }
+    for (const auto& t : done.ticked) st.consent.checklist_ticked.insert(t.id);
+  }
   std::set<std::string> named(host.options.acks.begin(), host.options.acks.end());
   std::set<std::string> ids;
   if (plan.policy.acknowledge_destructive) {
@@ -343,6 +357,35 @@ int plan_differences(lua_State* L) {
   return 1;
 }
 
+// plan:check_approvals(conn) -> {required, met, counted = {...}, ignored = {...}}: reads the
+// approvals of this plan's id on `conn` (approve.lua wrote them) and decides by the run's policy
+// (the environment's approvals). Not met: AbortError naming who approved and how many are
+// missing; in dry-run only said. Met: the engine lets the plan run (Consent::approvals_met).
+int plan_check_approvals(lua_State* L) {
+  auto& st = check_state(L, 1);
+  auto& conn = check_connection(L, 2);
+  auto& host = host_state(L);
+  const auto& policy = st.plan.policy.approvals;
+  nlohmann::json out{{"required", policy.required}, {"met", true}};
+  if (policy.required > 0 && !st.plan.empty()) {
+    const auto id = st.plan.id();
+    const auto d = approvals::decide(policy, approvals::of_plan(conn, id), host.services.operator_name, id);
+    out = {{"plan_id", id}, {"required", policy.required}, {"met", d.met}, {"counted", d.counted}, {"ignored", d.ignored},
+           {"missing", d.missing}};
+    record(L, "approvals", out);
+    for (const auto& c : d.counted) say(host, "info", "approved by " + c);
+    if (d.met) {
+      st.consent.approvals_met = true;
+    } else if (host.options.mode == RunMode::dry_run) {
+      say(host, "warn", d.message + " (dry-run: a live run stops here)");
+    } else {
+      throw AbortError(d.message);
+    }
+  }
+  push_json(L, out);
+  return 1;
+}
+
 // plan:json() -> the plan as a Lua table (the same document --plan-out writes)
 int plan_json(lua_State* L) {
   push_json(L, migrations::to_json(check_plan(L, 1)));
@@ -375,6 +418,7 @@ const luaL_Reg kPlanMethods[] = {
     {"unmet", guarded<plan_unmet>},
     {"require_met", guarded<plan_require_met>},
     {"confirm", guarded<plan_confirm>},
+    {"check_approvals", guarded<plan_check_approvals>},
     {"attach_backup", guarded<plan_attach_backup>},
     {"entered_maintenance", guarded<plan_entered_maintenance>},
     {"lock", guarded<plan_lock>},
@@ -462,5 +506,42 @@ void register_plan_type(lua_State* L) {
   }
   lua_pop(L, 1);
 }
+
+// migrations.approve(conn, plan_id, {approver=, comment=}): records one approval of the plan
+// (approve.lua); the table is created on first use, append-only.
+int mig_approve(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  const std::string id = check_string(L, 2);
+  auto& host = host_state(L);
+  require_effects(host.services.mode, "recording an approval");
+  if (id.size() != 64 || id.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw ConfigError("not a plan id (64 hex digits): " + id);
+  approvals::Approval a;
+  a.plan_id = id;
+  a.approver = lua_istable(L, 3) ? opt_string_field(L, 3, "approver", "") : "";
+  a.comment = lua_istable(L, 3) ? opt_string_field(L, 3, "comment", "") : "";
+  if (a.approver.empty()) throw ConfigError("migrations.approve: an approver is required");
+  a.host = host_name();
+  a.run_id = host.run_id;
+  if (host.options.mode == RunMode::dry_run) {
+    say(host, "info", "would record the approval of plan " + id.substr(0, 12) + " by " + a.approver + " in " + approvals::kTable);
+    return 0;
+  }
+  approvals::record(conn, a);
+  record(L, "approval", {{"plan_id", id}, {"approver", a.approver}, {"comment", a.comment}});
+  return 0;
+}
+
+// migrations.approvals_of(conn, plan_id) -> {{approver, comment, approved_at, host, run_id}}
+int mig_approvals_of(lua_State* L) {
+  auto& conn = check_connection(L, 1);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : approvals::of_plan(conn, check_string(L, 2)))
+    out.push_back({{"approver", a.approver}, {"comment", a.comment}, {"approved_at", a.approved_at}, {"host", a.host},
+                   {"run_id", a.run_id}});
+  push_json(L, out);
+  return 1;
+}
+
 
 }  // namespace rb::lua

@@ -19,6 +19,9 @@ void push_backup_proof(lua_State* L, const migrations::BackupProof& proof);
 void push_status(lua_State* L, const migrations::Status& st);
 // migrations.plan(conn, chain, opts) -> plan
 int plan_new(lua_State* L);
+// migrations.approve(conn, plan_id, {approver=, comment=}) and migrations.approvals_of(conn, plan_id)
+int mig_approve(lua_State* L);
+int mig_approvals_of(lua_State* L);
 // Registers the plan metatable (called by open_migrations).
 void register_plan_type(lua_State* L);
 

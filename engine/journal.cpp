@@ -68,6 +68,9 @@ Journal::Journal(std::string dir, std::string run_id, nlohmann::json header, con
     : dir_(std::move(dir)), run_id_(std::move(run_id)), redactor_(redactor), sink_(std::move(sink)),
       record_(std::move(header)) {
   record_["schema_version"] = events::kSchemaVersion;
+  // An empty Lua table arrives as []: parameters are always an object.
+  if (record_.contains("parameters") && record_["parameters"].is_array() && record_["parameters"].empty())
+    record_["parameters"] = nlohmann::json::object();
   record_["run_id"] = run_id_;
   record_["status"] = "running";
   record_["started_at"] = utc_now_iso();
@@ -137,6 +140,9 @@ void Journal::step_skipped(const std::string& name, const std::string& reason) {
 }
 
 void Journal::event(const std::string& kind, const nlohmann::json& detail) {
+  // The stream's own kinds: a step recording one would forge the run's start or end.
+  if (kind == "run" || kind == "step" || kind == "end")
+    throw ConfigError("ctx:record: \"" + kind + "\" is an event of the run itself (run, step, end); record it under another kind");
   nlohmann::json e = detail.is_object() ? detail : nlohmann::json{{"value", detail}};
   e["event"] = kind;
   e["at"] = utc_now_iso();

@@ -171,6 +171,12 @@ std::vector<std::string> unmet_requirements(const Plan& plan, const Consent& c) 
   if (plan.kind == PlanKind::apply && plan.policy.backup == "required" &&
       !(c.backup_taken && c.backup.plan_id == plan.id()))
     out.push_back("a verified backup taken in this run for this plan (the backup step)");
+  for (const auto& item : plan.policy.checklist)
+    if (!c.checklist_ticked.count(item.id))
+      out.push_back("checklist: " + item.text + " — tick it at a terminal or pass --check " + item.id);
+  if (plan.policy.approvals.required > 0 && !c.approvals_met)
+    out.push_back("approvals: " + std::to_string(plan.policy.approvals.required) +
+                  " distinct approvers of exactly this plan (runbook approve.lua --set plan=FILE, then --plan FILE)");
   if (plan.policy.maintenance && !c.maintenance)
     out.push_back("maintenance: the pause step (pause workers, maintenance on) must run first");
   return out;

@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/approvals.hpp"
 #include "engine/chain.hpp"
+#include "engine/checklist.hpp"
 #include "engine/ledger.hpp"
 #include "engine/sql.hpp"
 #include "engine/status.hpp"
@@ -38,6 +40,8 @@ struct Policy {
   bool acknowledge_destructive = false;    // each destructive finding acknowledged by name
   bool maintenance = false;                // the pause/maintenance step ran in this run
   std::vector<std::string> loosened;       // "backup: required -> optional (by prod-lite.lua)"
+  std::vector<checklist::Item> checklist;  // human items a person ticks before a change
+  approvals::Policy approvals;             // distinct approvers of exactly this plan (approve.lua)
 };
 
 // Stricter of two backup policies ("required" > "optional" > "skip"); throws ConfigError
@@ -123,6 +127,8 @@ struct Consent {
   bool backup_taken = false;
   BackupProof backup;
   bool maintenance = false;             // the pause step ran
+  std::set<std::string> checklist_ticked;  // checklist item ids a person ticked in this run
+  bool approvals_met = false;              // enough approvals of this plan's id were read
 };
 
 // Requirements of `plan` that `consent` does not meet, one operator-readable line each

@@ -36,6 +36,7 @@ return runbook.define {
     backup = "optional",              -- "required", "optional" or "skip"; the environment can only make it stricter
     maintenance = false,              -- run the pause/maintenance hooks around the apply
     acknowledge_destructive = false,  -- destructive lint findings need an explicit yes
+    checklist = {},                   -- human items a person ticks at the confirmation (--check ID); none here
   },
   steps = {
     runbook.gate("connect", "Connect to the database and show the server", preflight.connect),
@@ -43,7 +44,7 @@ return runbook.define {
     runbook.step("review", "Show the planned SQL and its lint findings", preflight.review),
     runbook.step("preflight", "Extensions available, long transactions, connections, disk space", preflight.server),
     runbook.gate("rehearsed", "Window estimate from the latest rehearsal; the environment's require_rehearsal and min_soak", receipts.gate),
-    runbook.gate("confirm", "Acknowledge each destructive finding, then the token or question of the policy", migrate.confirm),
+    runbook.gate("confirm", "The policy's checklist, each destructive finding acknowledged, then the token or question of the policy", migrate.confirm),
     -- A gate: a policy that requires maintenance is met only by running it, and then resume
     -- must run too.
     runbook.gate("pause", "Pause workers and enter maintenance mode (environment hooks), if the policy asks and anything is pending",

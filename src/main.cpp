@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
                  "acknowledge one destructive finding of the plan by name, e.g. --ack drop-table@0005_drop_legacy.sql "
                  "(repeatable; --yes never acknowledges)")
       ->allow_extra_args(false);
+  app.add_option("--check", o.checks,
+                 "tick one checklist item by its id, e.g. --check on-call (repeatable; --yes and --confirm never tick "
+                 "one; see --describe for a runbook's items)")
+      ->allow_extra_args(false);
+  app.add_option("--checklist", o.checklist_file,
+                 "tick the checklist items a file names, one id per line ('ID' or 'ID: who ticked it', # comments)");
   app.add_option("--plan-out", o.plan_out,
                  "write the run's plan (files and hashes, ledger fingerprint, database, policy, findings) as JSON; "
                  "typically with --dry-run");

@@ -1,5 +1,6 @@
 #include "src/serve.hpp"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -39,7 +40,10 @@ std::pair<std::string, int> parse_listen(const std::string& listen) {
 }
 
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  // An address, not a name that merely starts with 127. (127.example.com may resolve anywhere).
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return host == "localhost" || host == "::1";
 }
 
 namespace {
@@ -58,7 +62,7 @@ Answer parity_of(const Options& o, const std::string& env, std::size_t limit, co
   if (!o.environments_file.empty()) c.argv.insert(c.argv.end(), {"--environments", o.environments_file});
   if (!env.empty()) c.argv.insert(c.argv.end(), {"--env", env});
   for (const auto& [k, v] : o.sets) c.argv.insert(c.argv.end(), {"--set", k + "=" + v});
-  c.timeout_s = 60;
+  c.timeout_s = 30;  // a database that never answers: 502 within this, and SIGTERM waits at most this
   const auto r = run_command(c);
   nlohmann::json status, end;
   std::istringstream lines(r.out);
@@ -71,7 +75,7 @@ Answer parity_of(const Options& o, const std::string& env, std::size_t limit, co
   }
   if (status.is_null()) {
     std::string why = end.is_object() ? end.value("error", "") : "";
-    if (why.empty()) why = r.timed_out ? "status.lua did not answer within 60 s" : "status.lua exited " + std::to_string(r.exit_code);
+    if (why.empty()) why = r.timed_out ? "status.lua did not answer within 30 s" : "status.lua exited " + std::to_string(r.exit_code);
     return {502, {{"env", env}, {"error", why}}};
   }
   return {200, parity_report::response(env, status, limit)};

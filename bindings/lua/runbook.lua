@@ -46,13 +46,15 @@ local function parse_value(p, raw, source)
     return nil, string.format("parameter %s (%s): %s", p.name, source, why)
   end
   if raw == nil then return nil end
+  -- A secret's value never appears in a message (it is not registered with the redactor yet).
+  local function shown(v) return p.secret and "***" or string.format("%q", tostring(v)) end
   if t == "string" then
     if type(raw) ~= "string" then return bad("expected a string, got " .. type(raw)) end
     return raw
   elseif t == "number" or t == "integer" then
     local n = tonumber(raw)
-    if not n then return bad(string.format("expected a number, got %q", tostring(raw))) end
-    if t == "integer" and n ~= math.floor(n) then return bad("expected an integer, got " .. tostring(raw)) end
+    if not n then return bad("expected a number, got " .. shown(raw)) end
+    if t == "integer" and n ~= math.floor(n) then return bad("expected an integer, got " .. shown(raw)) end
     if p.min and n < p.min then return bad("must be at least " .. p.min) end
     return n
   elseif t == "boolean" then
@@ -60,21 +62,21 @@ local function parse_value(p, raw, source)
     local s = tostring(raw):lower()
     if s == "true" or s == "yes" or s == "on" or s == "1" then return true end
     if s == "false" or s == "no" or s == "off" or s == "0" then return false end
-    return bad(string.format("expected true or false, got %q", tostring(raw)))
+    return bad("expected true or false, got " .. shown(raw))
   elseif t == "duration" then
     local s = tostring(raw)
     if s == "0" then return s end
     local n, unit = s:match("^(%d+)%s*(%a+)$")
     local units = { ms = true, s = true, min = true, h = true, d = true }
     if not n or not units[unit] then
-      return bad(string.format("expected a duration such as 500ms, 5s, 2min or 1h, got %q", s))
+      return bad("expected a duration such as 500ms, 5s, 2min or 1h, got " .. shown(s))
     end
     return n .. unit
   elseif t == "enum" then
     for _, c in ipairs(p.choices) do
       if c == raw then return raw end
     end
-    return bad(string.format("expected one of %s, got %q", table.concat(p.choices, ", "), tostring(raw)))
+    return bad(string.format("expected one of %s, got %s", table.concat(p.choices, ", "), shown(raw)))
   end
 end
 
@@ -359,7 +361,7 @@ local ENV_KEYS = {
   expected_tables = "table", expected_indexes = "table", smoke_sql = "table", hooks = "table",
   max_connections = "number", long_transaction = "string", secrets_env = "table",
   not_valid_ok = "table", fk_sample = "number", require_rehearsal = "string", min_soak = "string",
-  compare = "table",
+  compare = "table", checklist = "table", approvals = "table",
 }
 local HOOK_KEYS = { pause_workers = true, resume_workers = true, maintenance_on = true, maintenance_off = true,
   upload_backup = true }
@@ -550,13 +552,23 @@ function Context:confirm(opts)
   self:record("confirmation", { question = opts.question, token_required = opts.token ~= nil })
 end
 
---- A checklist the operator ticks (each item confirmed) or CI passes with --yes.
+--- A checklist a person answers item by item: ticked at a terminal, or named with --check ID or
+--- in a --checklist FILE; --yes and --confirm never tick it. Items are strings or
+--- { id = , text = }. Aborts (exit 3) naming what is not ticked; dry-run only says so.
+--- Returns the outcome { complete, items = { {id, text, ticked, by, how} } }, also recorded.
 function Context:checklist(title, items)
   self:log("%s", title)
-  for _, item in ipairs(items) do
-    host.confirm("[ ] " .. item, "")
-    self:record("checklist", { item = item, ticked = true })
+  local outcome = host.checklist(items)
+  for _, item in ipairs(outcome.items) do
+    if item.ticked then self:log("  [x] %s (%s) — %s, %s", item.text, item.id, item.by, item.how)
+    else self:log("  [ ] %s (%s)", item.text, item.id) end
   end
+  self:record("checklist", { title = title, complete = outcome.complete, items = outcome.items })
+  if not outcome.complete then
+    if self.dry_run then self:warn("%s", outcome.message:gsub(" Nothing was changed%.$", " A live run stops here."))
+    else self:abort(outcome.message) end
+  end
+  return outcome
 end
 
 --- The database URL of this run: the environment's variable, else DATABASE_URL, else ""
@@ -631,6 +643,11 @@ end
 local function fmt_default(v)
   if v == nil then return "" end
   if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "table" then  -- a list such as a checklist: its items
+    local shown = {}
+    for i, item in ipairs(v) do shown[i] = type(item) == "table" and tostring(item.id or item.text) or tostring(item) end
+    return #shown == 0 and "none" or table.concat(shown, ", ")
+  end
   return tostring(v)
 end
 
@@ -758,6 +775,8 @@ function M.run(rb, opts)
     backup = settings.backup or "optional",
     acknowledge_destructive = settings.acknowledge_destructive == true,
     maintenance = settings.maintenance == true,
+    checklist = (env and env.checklist) or (type(settings.checklist) == "table" and settings.checklist) or {},
+    approvals = env and env.approvals or nil,
     env_confirm = env and env.confirm or "",
     env_backup = env and env.backup or "skip",
     changes = rb.policy_changes or {},

@@ -213,6 +213,8 @@ function M.confirm(ctx)
   if ctx.state.window then
     question = question .. string.format(" Estimated window: ~%s (from the latest rehearsal).", require("lib.receipts").human(ctx.state.window))
   end
+  -- The environment's approvals of exactly this plan (approve.lua), before anyone is asked.
+  if not ctx.rehearse then plan:check_approvals(ctx:db()) end
   plan:confirm(question)
 end
 

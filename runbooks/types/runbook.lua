@@ -354,10 +354,12 @@ function Context:conclude(outcome) end
 ---@param opts string|runbook.ConfirmOptions the question, or a table
 function Context:confirm(opts) end
 
----Prints `title`, then asks a yes/no question per item (`--yes` ticks them all). Each item is
----recorded (`checklist`). Dry-run: prints `would ask:` for each.
+---Prints `title`, then has a person tick each item: `--check ID`, a `--checklist FILE`, or at a
+---terminal; `--yes` and `--confirm` never tick one. Not complete: aborts (exit 3) naming the
+---missing items (dry-run: a warning). Recorded (`checklist`: who ticked what, and how).
 ---@param title string
----@param items string[]
+---@param items (string|{id: string, text: string})[]
+---@return {complete: boolean, items: {id: string, text: string, ticked: boolean, by: string, how: string}[]}
 function Context:checklist(title, items) end
 
 ---The database URL of this run: `ctx.env.database_url` with `--env`, else `$DATABASE_URL`,

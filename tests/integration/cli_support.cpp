@@ -109,6 +109,16 @@ void check_event_stream(const std::string& what, int exit_code, const std::strin
   }
 }
 
+std::string prod_checklist() {
+  static const std::string path = [] {
+    const std::string p = (fs::temp_directory_path() / ("rbtest-prod-checklist-" + std::to_string(getpid()) + ".txt")).string();
+    std::ofstream(p) << "# every item of apply-prod.lua's checklist, as a CI job would answer them\n"
+                        "approvals: rbtest\nwindow\nstakeholders\non-call\nrollback-plan\n";
+    return p;
+  }();
+  return path;
+}
+
 std::vector<nlohmann::json> events_of(const std::string& out) {
   std::vector<nlohmann::json> all;
   std::istringstream lines(out);

@@ -48,6 +48,10 @@ struct CliResult {
 CliResult run_cli(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                   const std::string& cwd = "", const std::string& stdin_data = "");
 
+// A --checklist file ticking every item of the shipped apply-prod.lua (written once per process):
+// tests about something else answer the checklist the way CI does.
+std::string prod_checklist();
+
 // --json output: its events (of one kind), and the run record its end event names.
 void check_event_stream(const std::string& what, int exit_code, const std::string& out);
 std::vector<nlohmann::json> events_of(const std::string& out);

@@ -280,7 +280,7 @@ TEST_CASE("apply-prod without a terminal and without --confirm aborts before any
   CHECK(wrong.code == 3);
   CHECK(db.schema_dump() == before);
 
-  auto ok = apply(dir, db, {"--confirm", "PROD-OK"}, "apply-prod.lua");
+  auto ok = apply(dir, db, {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, "apply-prod.lua");
   INFO(ok.all());
   CHECK(ok.code == 0);
   CHECK(db.count("SELECT to_regclass('public.hero_snapshots') IS NOT NULL") == 1);
@@ -372,14 +372,14 @@ TEST_CASE("--only, --from and --skip cannot bypass apply-prod's gates", "[cli][c
   CHECK(from.code == 3);
   CHECK(db.schema_dump() == before);
 
-  auto skip = apply(dir, db, {"--skip", "confirm", "--confirm", "PROD-OK"}, "apply-prod.lua");
+  auto skip = apply(dir, db, {"--skip", "confirm", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, "apply-prod.lua");
   INFO(skip.all());
   CHECK(skip.code == 2);
   CHECK(skip.err.find("gate") != std::string::npos);
   CHECK(db.schema_dump() == before);
 
   // With the token, --only apply runs the gates (connect, parity, confirm, backup) and apply.
-  auto ok = apply(dir, db, {"--only", "apply", "--confirm", "PROD-OK"}, "apply-prod.lua");
+  auto ok = apply(dir, db, {"--only", "apply", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, "apply-prod.lua");
   INFO(ok.all());
   CHECK(ok.code == 0);
   CHECK(db.count("SELECT to_regclass('public.hero_snapshots') IS NOT NULL") == 1);

@@ -108,7 +108,7 @@ TEST_CASE("backup_verify = restore restores the backup into an ephemeral cluster
 
   SECTION("live") {
     auto r = rbtest::run_runbook(dir, db, "apply-prod.lua",
-                                 {"--confirm", "PROD-OK", "--json", "--env", "prod", "--environments",
+                                 {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--json", "--env", "prod", "--environments",
                                   dir.path() + "/environments.lua"},
                                  env);
     INFO(r.all());
@@ -152,7 +152,7 @@ TEST_CASE("a backup whose restored copy lacks a table's rows fails the restore-v
   // A pg_dump that silently leaves out the rows of one table: the archive is whole and lists.
   const std::string bin = fake_pg_dump(dir, "PATH=\"$REAL_PATH\" exec pg_dump --exclude-table-data=public.orders \"$@\"\n");
   auto r = rbtest::run_runbook(dir, db, "apply-prod.lua",
-                               {"--confirm", "PROD-OK", "--json", "--set", "backup_verify=restore"},
+                               {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--json", "--set", "backup_verify=restore"},
                                {{"TMPDIR", parent}, {"PATH", bin + ":" + path}, {"REAL_PATH", path}});
   INFO(r.all());
   CHECK(r.code == 1);
@@ -189,7 +189,7 @@ TEST_CASE("a corrupt archive fails the backup step under backup_verify = restore
                                        "size=$(stat -c %s \"$file\")\n"
                                        "head -c 64 /dev/zero | tr '\\000' 'X' | "
                                        "dd of=\"$file\" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null\n");
-  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--set", "backup_verify=restore"},
+  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--set", "backup_verify=restore"},
                                {{"TMPDIR", parent}, {"PATH", bin + ":" + path}, {"REAL_PATH", path}});
   INFO(r.all());
   CHECK(r.code == 1);
@@ -208,14 +208,14 @@ TEST_CASE("a bad backup_verify is a configuration error naming the value", "[bac
   dir.write("environments.lua",
             "return { prod = { database_env = \"RB_RESTORE_URL\", backup_verify = \"always\" } }\n");
   auto r = rbtest::run_runbook(dir, db, "apply-prod.lua",
-                               {"--confirm", "PROD-OK", "--env", "prod", "--environments", dir.path() + "/environments.lua"},
+                               {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--env", "prod", "--environments", dir.path() + "/environments.lua"},
                                {{"RB_RESTORE_URL", db.url()}});
   INFO(r.all());
   CHECK(r.code == 2);
   CHECK(has(r, "backup_verify must be \"read\" or \"restore\", got \"always\""));
   CHECK(!applied(db));
 
-  auto s = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--set", "backup_verify=full"});
+  auto s = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--set", "backup_verify=full"});
   INFO(s.all());
   CHECK(s.code == 2);
   CHECK(has(s, "parameter backup_verify (--set): expected one of read, restore, got \"full\""));

@@ -129,3 +129,32 @@ TEST_CASE("--json ends with an end event for every exit code, usage errors inclu
     if (c["name"] == "parity" && c["result"] == "FAIL") parity_failed = true;
   CHECK(parity_failed);
 }
+
+// Review findings (issue 11): a secret parameter's bad value was quoted in the error (and so in
+// the end event); a step could forge the stream's end; a runbook without parameters gave
+// "parameters": [] in the run event.
+TEST_CASE("--json: no secret in a parameter error, no forged end event, parameters always an object", "[cli][events]") {
+  TempDir dir;
+  dir.write("secret.lua", "local runbook = require 'runbook'\n"
+                          "return runbook.define { params = { { name = 'pin', type = 'integer', secret = true },\n"
+                          "  { name = 'level', type = 'enum', choices = { 'a', 'b' }, secret = true } },\n"
+                          "  steps = { runbook.step('a', function(ctx) end) } }\n");
+  for (const auto& set : {"pin=Hunter2Secret", "level=Hunter3Secret"}) {
+    const auto r = rbtest::run_cli({"secret.lua", "--json", "--set", set, "--journal", dir.path() + "/journal"}, {}, dir.path());
+    INFO(r.all());
+    CHECK(r.code == 2);
+    CHECK(r.all().find("Hunter") == std::string::npos);
+    CHECK(only(r.out, "end")["error"].get<std::string>().find("got ***") != std::string::npos);
+  }
+  dir.write("forge.lua", "local runbook = require 'runbook'\n"
+                         "return runbook.define { steps = { runbook.step('a', function(ctx)\n"
+                         "  ctx:record('end', { status = 'succeeded', exit_code = 0 })\nend) } }\n");
+  const auto forged = rbtest::run_cli({"forge.lua", "--json", "--journal", dir.path() + "/journal"}, {}, dir.path());
+  INFO(forged.all());
+  CHECK(forged.code == 2);
+  const auto end = only(forged.out, "end");  // exactly one: the run's own
+  CHECK(end["exit_code"] == 2);
+  CHECK(end["error"].get<std::string>().find("\"end\" is an event of the run itself") != std::string::npos);
+  const auto run = rbtest::events_of(forged.out, "run").at(0);
+  CHECK(run["parameters"].is_object());
+}

@@ -246,7 +246,7 @@ TEST_CASE("^C during apply-prod's pg_dump stops it within 5 s: exit 3, record in
   dir.write("migrations/0002_u.up.sql", "CREATE TABLE u (id int);\n");
   auto holder = db.connect();
   holder.run_script("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
-  const pid_t pid = spawn_runbook(dir, {"apply-prod.lua", "--confirm", "PROD-OK"}, {"DATABASE_URL=" + db.url()});
+  const pid_t pid = spawn_runbook(dir, {"apply-prod.lua", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, {"DATABASE_URL=" + db.url()});
   bool dumping = false;
   for (int i = 0; i < 300 && !dumping; ++i) {
     dumping = db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pg_dump' AND wait_event_type = 'Lock'") > 0;
@@ -291,7 +291,7 @@ TEST_CASE("two concurrent apply-prod runs: the one without the lock runs no hook
                 "/resumed-' .. tag } } } end\n"
             "return { first = env('first'), second = env('second') }\n");
   const std::vector<std::string> env{"TEST_DB_URL=" + db.url()};
-  const pid_t first = spawn_runbook(dir, {"apply-prod.lua", "--env", "first", "--confirm", "PROD-OK"}, env);
+  const pid_t first = spawn_runbook(dir, {"apply-prod.lua", "--env", "first", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, env);
   bool applying = false;
   for (int i = 0; i < 300 && !applying; ++i) {
     applying = db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()") > 0;
@@ -299,7 +299,7 @@ TEST_CASE("two concurrent apply-prod runs: the one without the lock runs no hook
   }
   if (!applying) kill(first, SIGKILL);
   REQUIRE(applying);
-  auto second = rbtest::run_cli({"apply-prod.lua", "--env", "second", "--confirm", "PROD-OK", "--set", "lock_wait=1s",
+  auto second = rbtest::run_cli({"apply-prod.lua", "--env", "second", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--set", "lock_wait=1s",
                                  "--journal", d + "/journal"},
                                 {{"TEST_DB_URL", db.url()}}, d);
   INFO(second.all());

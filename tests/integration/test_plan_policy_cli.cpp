@@ -90,7 +90,7 @@ TEST_CASE("allow_drift with a gap: the gap is in the plan, so confirmation, back
   CHECK(r.err.find("0002_change.sql") != std::string::npos);
 
   // The token alone is not enough: the DROP TABLE needs its acknowledgement by name.
-  auto token = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--set", "allow_drift=true", "--confirm", "PROD-OK", "--yes"});
+  auto token = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--set", "allow_drift=true", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--yes"});
   INFO(token.all());
   CHECK(token.code == 3);
   CHECK(token.err.find("--ack drop-table@0002_change.sql") != std::string::npos);
@@ -98,7 +98,7 @@ TEST_CASE("allow_drift with a gap: the gap is in the plan, so confirmation, back
   CHECK(rbtest::listing(dir.path() + "/.runbook/backups").empty());  // nothing confirmed, nothing backed up
 
   auto ok = rbtest::run_runbook(dir, db, "apply-prod.lua",
-                                {"--set", "allow_drift=true", "--confirm", "PROD-OK", "--ack", "drop-table@0002_change.sql"});
+                                {"--set", "allow_drift=true", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--ack", "drop-table@0002_change.sql"});
   INFO(ok.all());
   CHECK(ok.code == 0);
   CHECK(db.count("SELECT to_regclass('public.victim') IS NULL") == 1);
@@ -116,7 +116,7 @@ TEST_CASE("the acknowledgement is the plan's: --skip review, --only apply and --
   for (const auto& selection : std::vector<std::vector<std::string>>{
            {"--skip", "review"}, {"--only", "apply"}, {"--from", "confirm"}, {"--from", "apply"}}) {
     auto args = selection;
-    args.insert(args.end(), {"--confirm", "PROD-OK", "--yes"});
+    args.insert(args.end(), {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--yes"});
     auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", args);
     INFO(selection[0] << " " << selection[1] << "\n" << r.all());
     CHECK(r.code == 3);
@@ -139,7 +139,7 @@ TEST_CASE("a run that cannot get the migration lock pauses nothing and backs up 
   REQUIRE(holder.try_advisory_lock(ledger.lock_key()));
 
   auto r = rbtest::run_runbook(dir, db, "apply-prod.lua",
-                               {"--env", "prod", "--confirm", "PROD-OK", "--set", "lock_wait=1s"},
+                               {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--set", "lock_wait=1s"},
                                {{"TEST_DB_URL", db.url()}});
   INFO(r.all());
   CHECK(r.code == 3);
@@ -150,7 +150,7 @@ TEST_CASE("a run that cannot get the migration lock pauses nothing and backs up 
   CHECK(!changed(db));
 
   holder.advisory_unlock(ledger.lock_key());
-  auto second = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"},
+  auto second = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()},
                                     {{"TEST_DB_URL", db.url()}});
   INFO(second.all());
   CHECK(second.code == 0);
@@ -229,13 +229,13 @@ TEST_CASE("a composition that loosens the backup says so in the run record; one 
   dir.write("prod-lite.lua", "return require('apply-prod'):with { name = 'prod-lite', backup = 'optional' }\n");
   dir.write("prod-nobackup.lua",
             "return require('apply-prod'):replace('backup', function(ctx) ctx:log('no backup today') end)\n");
-  auto replaced = rbtest::run_runbook(dir, db, "prod-nobackup.lua", {"--confirm", "PROD-OK"});
+  auto replaced = rbtest::run_runbook(dir, db, "prod-nobackup.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()});
   INFO(replaced.all());
   CHECK(replaced.code == 3);
   CHECK(replaced.err.find("a verified backup taken in this run for this plan") != std::string::npos);
   CHECK(!changed(db));
 
-  auto lite = rbtest::run_runbook(dir, db, "prod-lite.lua", {"--confirm", "PROD-OK", "--skip", "preflight", "--set", "backup_dir=/nonexistent/x"});
+  auto lite = rbtest::run_runbook(dir, db, "prod-lite.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--skip", "preflight", "--set", "backup_dir=/nonexistent/x"});
   INFO(lite.all());
   CHECK(lite.code == 0);
   CHECK(lite.err.find("policy loosened by composition: backup: required -> optional") != std::string::npos);
@@ -345,6 +345,7 @@ TEST_CASE("property: no selection of steps changes the schema without token, bac
             const bool token = creds >= 1, acked = creds == 2;
             if (token) {
               if (!pol.token.empty()) args.insert(args.end(), {"--confirm", pol.token});
+              if (pol.runbook == "apply-prod.lua") args.insert(args.end(), {"--checklist", rbtest::prod_checklist()});
               args.push_back("--yes");
             }
             if (acked) args.insert(args.end(), {"--ack", "drop-table@" + pending_file(sc)});

@@ -62,7 +62,7 @@ TEST_CASE("require_rehearsal: every state of the staging receipts x min_soak dec
       if (staging == Staging::edited_after_rehearsal)
         dir.write("migrations/002_age_bigint.sql", "ALTER TABLE users ALTER COLUMN age TYPE numeric;\n");
 
-      auto r = rbtest::run_runbook(dir, prod, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, env);
+      auto r = rbtest::run_runbook(dir, prod, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, env);
       INFO("staging state " << static_cast<int>(staging) << ", min_soak '" << soak << "'\n" << r.all());
       // A rehearsal is a receipt without soak; an apply just now is a receipt, too young for 24h.
       const bool proceeds = (staging == Staging::rehearsed && soak.empty()) || (staging == Staging::applied && soak.empty());
@@ -98,7 +98,7 @@ TEST_CASE("after a staging rehearsal, apply-prod's prompt shows the estimated wi
   write_environments(dir, "");
   const std::map<std::string, std::string> env{{"DATABASE_URL_STAGING", prod.url()}};
   REQUIRE(rbtest::run_runbook(dir, prod, "apply-staging.lua", {"--env", "staging", "--rehearse", "--confirm", "STAGING-OK"}, env).code == 0);
-  auto r = rbtest::run_runbook(dir, prod, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, env);
+  auto r = rbtest::run_runbook(dir, prod, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, env);
   INFO(r.all());
   REQUIRE(r.code == 0);
   CHECK(r.err.find("Apply 2 migration(s) to ") != std::string::npos);
@@ -115,7 +115,7 @@ TEST_CASE("--override-rehearsal applies files never rehearsed and records the re
   write_environments(dir, "24h");
   const std::map<std::string, std::string> env{{"DATABASE_URL_STAGING", prod.url()}};
   auto r = rbtest::run_runbook(dir, prod, "apply-prod.lua",
-                               {"--env", "prod", "--confirm", "PROD-OK", "--override-rehearsal", "hotfix INC-42, rehearsed by hand"}, env);
+                               {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--override-rehearsal", "hotfix INC-42, rehearsed by hand"}, env);
   INFO(r.all());
   REQUIRE(r.code == 0);
   CHECK(prod.count("SELECT count(*) FROM schema_migrations") == 2);

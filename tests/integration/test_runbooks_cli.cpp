@@ -131,7 +131,7 @@ TEST_CASE("apply-prod.lua: --dry-run shows the token it would ask for; live need
   CHECK(has(dry, "PROD-OK"));
   CHECK(has(dry, "would run: pg_dump"));
 
-  auto live = run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"});
+  auto live = run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()});
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -585,7 +585,7 @@ TEST_CASE("an unset database variable is a configuration error naming the variab
   // ./environments.lua in the working directory is the default file.
   environments(dir, "return { prod = { database_env = \"RBTEST_UNSET_PROD_URL\", confirm = \"PROD-OK\" } }\n");
   const auto before = snapshot(dir, db);
-  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"});
+  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()});
   INFO(r.all());
   CHECK(r.code == 2);
   CHECK(has(r, "RBTEST_UNSET_PROD_URL"));
@@ -639,7 +639,7 @@ TEST_CASE("apply-prod.lua runs the maintenance hooks in order around the apply",
   CHECK(has(dry, "echo maintenance_on"));
   CHECK(db.count("SELECT to_regclass('public.schema_migrations') IS NULL") == 1);
 
-  auto live = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, env);
+  auto live = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, env);
   INFO(live.all());
   CHECK(live.code == 0);
   CHECK(db.count(kLedgerCount) == chain_size(chain));
@@ -679,7 +679,7 @@ TEST_CASE("hook placeholders: {run_id} substituted; a hostile value in a sh -c h
   }
   std::string url = db.url();
   url.replace(url.find(db.name()), db.name().size(), encoded);
-  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, {{"PROD_URL", url}});
+  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, {{"PROD_URL", url}});
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK_FALSE(std::filesystem::exists(pwned));
@@ -698,7 +698,7 @@ TEST_CASE("apply-prod.lua resumes workers and leaves maintenance when the apply 
             "CREATE TABLE hero_snapshots (id int);\nINSERT INTO no_such_table VALUES (1);\n");
   const auto evidence = dir.path() + "/hooks.log";
   hooks_environment(dir, db, evidence);
-  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK"}, {{"PROD_URL", db.url()}});
+  auto r = run_runbook(dir, db, "apply-prod.lua", {"--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()}, {{"PROD_URL", db.url()}});
   INFO(r.all());
   CHECK(r.code == 1);
   CHECK(has(r, "no_such_table"));
@@ -950,7 +950,7 @@ TEST_CASE("a pg_dump that truncates its archive makes apply-prod fail at the bac
                                      "truncate -s $((size * 6 / 10)) \"$file\"\n");
   std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
   const std::string path = std::getenv("PATH");
-  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"},
+  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()},
                                {{"PATH", dir.path() + "/fakebin:" + path}, {"REAL_PATH", path}});
   INFO(r.all());
   CHECK(r.code == 1);
@@ -962,7 +962,7 @@ TEST_CASE("a pg_dump that truncates its archive makes apply-prod fail at the bac
   CHECK((db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'") == 0 ||
          db.count("SELECT count(*) FROM schema_migrations") == 0));
   // The same run with the real pg_dump backs up, reads it back and applies.
-  auto ok = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK"});
+  auto ok = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist()});
   INFO(ok.all());
   CHECK(ok.code == 0);
   CHECK(ok.err.find("read back whole") != std::string::npos);

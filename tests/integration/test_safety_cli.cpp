@@ -290,7 +290,7 @@ TEST_CASE("an existing shared backup_dir (1777) keeps its mode; the backup in it
   const std::string shared = dir.path() + "/shared";
   std::filesystem::create_directory(shared);
   std::filesystem::permissions(shared, std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
-  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--set", "backup_dir=" + shared});
+  auto r = rbtest::run_runbook(dir, db, "apply-prod.lua", {"--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--set", "backup_dir=" + shared});
   INFO(r.all());
   REQUIRE(r.code == 0);
   CHECK((std::filesystem::status(shared).permissions() & (std::filesystem::perms::all | std::filesystem::perms::sticky_bit)) ==
@@ -399,12 +399,12 @@ TEST_CASE("a real password in every form reaches no output, record, hook or back
       std::vector<rbtest::CliResult> runs;
       const std::string journal = dir.path() + "/journal";
       runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--dry-run", "--json", "--journal", journal}, env, dir.path()));
-      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--confirm", "PROD-OK", "--json", "-v", "--journal", journal},
+      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--json", "-v", "--journal", journal},
                              env, dir.path()));
       CHECK(runs.back().code == 0);
       CHECK(db.count("SELECT count(*) FROM schema_migrations") == 1);
       dir.write("migrations/0002_b.sql", "CREATE TABLE b (id int);\nSELECT 1/0;\n");
-      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--confirm", "PROD-OK", "--json", "-v", "--journal", journal},
+      runs.push_back(run_cli({"apply-prod.lua", "--env", "prod", "--confirm", "PROD-OK", "--checklist", rbtest::prod_checklist(), "--json", "-v", "--journal", journal},
                              env, dir.path()));
       CHECK(runs.back().code == 1);
       runs.push_back(run_cli({"post-verify.lua", "--env", "prod", "--json", "--journal", journal}, env, dir.path()));

@@ -258,3 +258,10 @@ TEST_CASE("each run leaves an HTML report that Chromium renders, naming every mi
   CHECK(html.find("0014_broken.up.sql:2") != std::string::npos);
   CHECK(html.find("42P01") != std::string::npos);
 }
+
+TEST_CASE("serve: a name that merely starts with 127. is not loopback", "[cli][serve]") {
+  TempDir dir;
+  Server named(dir, {"--listen", "127.example.com:" + std::to_string(free_port())}, {});
+  CHECK(named.wait_ready() == 2);
+  CHECK(named.log().find("not a loopback address: set RUNBOOK_SERVE_TOKEN") != std::string::npos);
+}
