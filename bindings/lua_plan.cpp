@@ -207,7 +207,9 @@ int plan_confirm(lua_State* L) {
   const auto& plan = st.plan;
   if (plan.empty()) return 0;
   // The policy's checklist first (seeds 001/004's human items): a person ticks each one.
-  if (!plan.policy.checklist.empty()) {
+  // A rehearsal changes nothing that stays: it needs the token (it takes real locks), not the
+  // human items of the change itself.
+  if (!plan.policy.checklist.empty() && host.options.mode != RunMode::rehearse) {
     if (!host.policy_checklist) {
       host.policy_checklist = answer_checklist(host, plan.policy.checklist);
       for (const auto& t : host.policy_checklist->ticked) say(host, "info", "  [x] " + t.text + " (" + t.id + ") — " + t.by + ", " + t.how);

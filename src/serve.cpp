@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "engine/cancel.hpp"
 #include "engine/errors.hpp"
 #include "engine/parity_report.hpp"
 #include "engine/shell.hpp"
@@ -160,6 +161,9 @@ int run(const Options& o) {
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
+    // The status.lua children of requests in flight are stopped too (run_command honours the
+    // cancel token), so the server does not wait out a database that never answers.
+    cancel::request(sig);
     server.stop();
   });
   std::cerr << "serving http://" << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << port

@@ -231,9 +231,15 @@ function Plan:unmet() end
 ---Raises `aborted` listing the unmet requirements (live runs only).
 ---@param what? string
 function Plan:require_met(what) end
----Acknowledgements of destructive findings (--ack or terminal; never --yes), then the policy's token or question.
+---The policy's checklist (a person ticks each item: --check, --checklist, terminal; never --yes),
+---acknowledgements of destructive findings (--ack or terminal; never --yes), then the policy's token or question.
 ---@param question string
 function Plan:confirm(question) end
+---The environment's approvals of this plan's id (approve.lua): too few raises `aborted` naming
+---who approved and how many are missing (dry-run: a warning); met lets the engine run the plan.
+---@param conn db.Connection the target database, where the approvals are recorded
+---@return {required: integer, met: boolean, counted: string[], ignored: string[], missing: integer}
+function Plan:check_approvals(conn) end
 ---Verifies a backup written after the plan was made and binds it to the plan. Dry-run: nil.
 ---@param path string
 ---@param taken_at? string
@@ -290,6 +296,19 @@ function migrations.baseline(conn, chain, version, opts) end
 ---@param opts? migrations.LedgerOptions
 ---@return string|nil holder
 function migrations.lock_holder(conn, opts) end
+
+---Records one approval of a saved plan's id in public.runbook_approvals (created on first use,
+---append-only). Dry-run: says what it would record.
+---@param conn db.Connection
+---@param plan_id string the plan's id (64 hex digits), from the file --plan-out wrote
+---@param opts {approver: string, comment?: string}
+function migrations.approve(conn, plan_id, opts) end
+
+---The approvals of a plan's id, oldest first (none when the table does not exist).
+---@param conn db.Connection
+---@param plan_id string
+---@return {approver: string, comment: string, approved_at: string, host: string, run_id: string}[]
+function migrations.approvals_of(conn, plan_id) end
 
 ---A loaded migration directory (`migrations.load`).
 ---@class migrations.Chain

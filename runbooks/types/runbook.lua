@@ -354,6 +354,11 @@ function Context:conclude(outcome) end
 ---@param opts string|runbook.ConfirmOptions the question, or a table
 function Context:confirm(opts) end
 
+---Waits `seconds` (a number or a duration such as "1min"); ^C, SIGTERM or a time limit end the
+---wait at once (`aborted`, exit 3).
+---@param seconds number|string
+function Context:sleep(seconds) end
+
 ---Prints `title`, then has a person tick each item: `--check ID`, a `--checklist FILE`, or at a
 ---terminal; `--yes` and `--confirm` never tick one. Not complete: aborts (exit 3) naming the
 ---missing items (dry-run: a warning). Recorded (`checklist`: who ticked what, and how).

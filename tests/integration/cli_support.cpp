@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -107,6 +108,41 @@ void check_event_stream(const std::string& what, int exit_code, const std::strin
       }
     }
   }
+}
+
+AccessShareHolder::AccessShareHolder(const TempDatabase& db, const std::string& table, int seconds) : db_(db) {
+  done_ = std::async(std::launch::async, [this, table, seconds] {
+    try {
+      psql(db_, "BEGIN; LOCK TABLE " + table + " IN ACCESS SHARE MODE; SELECT pg_sleep(" + std::to_string(seconds) + "); COMMIT;");
+    } catch (const std::exception&) {
+      // cancelled by release(): that is how it lets go
+    }
+  });
+  for (int i = 0; i < 200 && pid_.empty(); ++i) {
+    pid_ = psql(db_, "SELECT pid FROM pg_locks WHERE locktype = 'relation' AND mode = 'AccessShareLock'"
+                     " AND relation = '" + table + "'::regclass AND granted AND pid <> pg_backend_pid()");
+    while (!pid_.empty() && (pid_.back() == '\n' || pid_.back() == ' ')) pid_.pop_back();
+    if (pid_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (pid_.empty()) throw std::runtime_error("the lock holder on " + table + " did not start");
+}
+
+void AccessShareHolder::release() {
+  // Only while it still holds: a backend pid that has gone may be someone else's a moment later.
+  if (!done_.valid() || done_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) return;
+  try {
+    psql(db_, "SELECT pg_cancel_backend(" + pid_ + ")");
+  } catch (const std::exception&) {
+  }
+}
+
+void AccessShareHolder::wait() {
+  if (done_.valid()) done_.get();
+}
+
+AccessShareHolder::~AccessShareHolder() {
+  release();
+  wait();
 }
 
 std::string prod_checklist() {

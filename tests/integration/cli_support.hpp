@@ -2,6 +2,7 @@
 // Helpers for tests that run the real `runbook` binary against the real PostgreSQL server
 // started by scripts/test (libpq variables PGHOST, PGPORT, PGUSER).
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <string>
 
@@ -89,6 +90,26 @@ std::vector<std::string> files_in(const std::string& dir, const std::string& suf
 // psql -X -At -v ON_ERROR_STOP=1 -c `sql` against `db`: stdout (rows one a line, columns
 // separated by '|'). Throws with psql's stderr when it fails.
 std::string psql(const TempDatabase& db, const std::string& sql);
+
+// Another session (psql) holding ACCESS SHARE on `table` for `seconds`, as a long report does:
+// pg_dump shares it, ALTER TABLE waits for it. pid() is the holder's backend; release() cancels
+// it early; the destructor releases and waits for it.
+class AccessShareHolder {
+ public:
+  AccessShareHolder(const TempDatabase& db, const std::string& table, int seconds);
+  ~AccessShareHolder();
+  AccessShareHolder(const AccessShareHolder&) = delete;
+  AccessShareHolder& operator=(const AccessShareHolder&) = delete;
+  const std::string& pid() const { return pid_; }
+  void release();  // cancels the holder's statement (its transaction ends, the lock goes)
+  void wait();     // until the holder has let go
+
+ private:
+  const TempDatabase& db_;
+  std::string pid_;
+  std::future<void> done_;
+};
+
 // `bash -c command`: its stdout then stderr, whatever its exit code (a test's own shell step:
 // git, script(1), bash completion).
 std::string sh(const std::string& command);

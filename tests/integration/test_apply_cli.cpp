@@ -264,13 +264,14 @@ TEST_CASE("apply-prod without a terminal and without --confirm aborts before any
   rbtest::copy_sample_chain(dir);
   const auto before = db.schema_dump();
 
-  auto r = apply(dir, db, {}, "apply-prod.lua");
+  // The checklist answered, as CI does: the token is what is missing.
+  auto r = apply(dir, db, {"--checklist", rbtest::prod_checklist()}, "apply-prod.lua");
   INFO(r.all());
   CHECK(r.code == 3);
   CHECK(r.err.find("PROD-OK") != std::string::npos);
   CHECK(db.schema_dump() == before);
 
-  auto yes = apply(dir, db, {"--yes"}, "apply-prod.lua");  // --yes never answers a typed token
+  auto yes = apply(dir, db, {"--yes", "--checklist", rbtest::prod_checklist()}, "apply-prod.lua");  // --yes never answers a typed token
   INFO(yes.all());
   CHECK(yes.code == 3);
   CHECK(db.schema_dump() == before);
@@ -361,7 +362,7 @@ TEST_CASE("--only, --from and --skip cannot bypass apply-prod's gates", "[cli][c
   rbtest::copy_sample_chain(dir);
   const auto before = db.schema_dump();
 
-  auto only = apply(dir, db, {"--only", "apply"}, "apply-prod.lua");
+  auto only = apply(dir, db, {"--only", "apply", "--checklist", rbtest::prod_checklist()}, "apply-prod.lua");
   INFO(only.all());
   CHECK(only.code == 3);  // the confirm gate ran and, with no terminal and no token, stopped the run
   CHECK(only.err.find("PROD-OK") != std::string::npos);

@@ -39,19 +39,10 @@ TEST_CASE("a migration waiting for a lock names the session that blocks it", "[c
   dir.write("migrations/001_alter_busy.sql", "ALTER TABLE busy ADD COLUMN note text;\n");
   // Another session holds the table for 6 s: ACCESS SHARE, as a long SELECT does, which the
   // backup (pg_dump) shares and ALTER TABLE waits for.
-  auto holder = std::async(std::launch::async, [&] {
-    return rbtest::psql(db, "BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE; SELECT pg_sleep(6); COMMIT;");
-  });
-  std::string holder_pid;
-  for (int i = 0; i < 100 && holder_pid.empty(); ++i) {
-    holder_pid = rbtest::psql(db, "SELECT pid FROM pg_locks WHERE locktype = 'relation' AND mode = 'AccessShareLock'"
-                                  " AND relation = 'busy'::regclass AND granted");
-    if (!holder_pid.empty() && holder_pid.back() == '\n') holder_pid.pop_back();
-    if (holder_pid.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  REQUIRE_FALSE(holder_pid.empty());
+  rbtest::AccessShareHolder holder(db, "busy", 6);
+  const std::string holder_pid = holder.pid();
   auto r = rbtest::run_runbook(dir, db, "apply.lua", {"--yes"});
-  holder.get();
+  holder.wait();
   INFO(r.all());
   CHECK(r.code == 0);
   CHECK(has(r, "  still running 001_alter_busy.sql: 3 s; waiting for Lock: relation; blocked by pid " + holder_pid +

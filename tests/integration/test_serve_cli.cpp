@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -88,6 +89,15 @@ class Server {
     return -2;
   }
   std::string log() const { return rbtest::read_file(log_); }
+  // SIGTERM, then waits for it: how many seconds it took to exit.
+  double terminate() {
+    const auto t0 = std::chrono::steady_clock::now();
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
 
  private:
   std::string log_;
@@ -264,4 +274,20 @@ TEST_CASE("serve: a name that merely starts with 127. is not loopback", "[cli][s
   Server named(dir, {"--listen", "127.example.com:" + std::to_string(free_port())}, {});
   CHECK(named.wait_ready() == 2);
   CHECK(named.log().find("not a loopback address: set RUNBOOK_SERVE_TOKEN") != std::string::npos);
+}
+
+TEST_CASE("serve: SIGTERM stops it promptly while a request waits on a database that never answers", "[cli][serve]") {
+  TempDir dir;
+  rbtest::SilentServer silent;  // accepts connections and never says a word
+  const int port = free_port();
+  Server server(dir, {"--listen", "127.0.0.1:" + std::to_string(port)},
+                {"DATABASE_URL=postgresql://nobody@127.0.0.1:" + std::to_string(silent.port()) + "/none?connect_timeout=60"});
+  REQUIRE(server.wait_ready() == -1);
+  auto request = std::async(std::launch::async, [&] {
+    return curl("http://127.0.0.1:" + std::to_string(port) + "/api/ops/db/migrations", {"--max-time", "50"});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const double took = server.terminate();
+  CHECK(took < 6);  // not the 30 s status.lua may take, nor the 60 s libpq would wait
+  request.get();
 }

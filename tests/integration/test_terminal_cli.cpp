@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <future>
 #include <thread>
 
 #include "cli_support.hpp"
@@ -84,31 +83,8 @@ TEST_CASE("on a terminal: a progress line, heartbeats of a long migration and of
   }
   // Another session holds `busy` (ACCESS SHARE, as a long report does) until the test has seen
   // the lock wait on the screen, then is cancelled.
-  auto holder = std::async(std::launch::async, [&] {
-    try {
-      return rbtest::psql(db, "BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE; SELECT pg_sleep(120); COMMIT;");
-    } catch (const std::exception& e) {
-      return std::string(e.what());  // cancelled: that is how it lets go
-    }
-  });
-  std::string holder_pid;
-  for (int i = 0; i < 100 && holder_pid.empty(); ++i) {
-    holder_pid = rbtest::psql(db, "SELECT pid FROM pg_locks WHERE locktype = 'relation' AND mode = 'AccessShareLock'"
-                                  " AND relation = 'busy'::regclass AND granted");
-    if (!holder_pid.empty() && holder_pid.back() == '\n') holder_pid.pop_back();
-    if (holder_pid.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  REQUIRE_FALSE(holder_pid.empty());
-  struct Release {
-    const TempDatabase& db;
-    std::string pid;
-    ~Release() {
-      try {
-        rbtest::psql(db, "SELECT pg_cancel_backend(" + pid + ")");
-      } catch (const std::exception&) {
-      }
-    }
-  } release{db, holder_pid};
+  rbtest::AccessShareHolder holder(db, "busy", 120);
+  const std::string holder_pid = holder.pid();
 
   dir.write("run.sh", "#!/bin/sh\ncd '" + dir.path() + "'\nexport DATABASE_URL='" + db.url() +
                           "' TERM=xterm-256color NO_COLOR=1\n'" + rbtest::runbook_binary() +
@@ -131,8 +107,8 @@ TEST_CASE("on a terminal: a progress line, heartbeats of a long migration and of
   // The lock wait names the blocking session; then it is released and the chain finishes.
   screen = wait_for(tmux, [](const std::string& s) { return has(s, "still running 0400_alter_busy.sql: 3 s"); }, 90);
   CHECK(has(screen, "still running 0400_alter_busy.sql: 3 s; waiting for Lock: relation; blocked by pid " + holder_pid));
-  rbtest::psql(db, "SELECT pg_cancel_backend(" + holder_pid + ")");
-  holder.get();
+  holder.release();
+  holder.wait();
   screen = wait_for(tmux, [&](const std::string&) { return std::filesystem::exists(dir.path() + "/exit"); }, 90);
   CHECK(rbtest::read_file(dir.path() + "/exit") == "exit=0\n");
   screen = tmux.screen();
