@@ -11,6 +11,7 @@
 #include "bindings/lua_support.hpp"
 #include "engine/checklist.hpp"
 #include "engine/journal.hpp"
+#include "engine/notify.hpp"
 #include "engine/plan.hpp"
 #include "engine/redact.hpp"
 
@@ -36,6 +37,8 @@ struct HostState {
   std::string run_confirmed_by;
   // The policy's checklist, once answered in this run: it counts for every plan of the run.
   std::optional<checklist::Outcome> policy_checklist;
+  // The environment's webhooks (notify = {...}), told of the run's start and end.
+  std::vector<notify::Target> notify_targets;
   // Lua code runs interpreted with a count hook (bindings/host.cpp): inside a stoppable region
   // (a step, a failure handler, loading the runbook) a cancellation request raises an
   // "aborted" error at the next hook, once per request.

@@ -355,6 +355,9 @@ int host_journal_dir(lua_State* L) {
 }  // namespace
 
 int host_checklist(lua_State* L);  // below, next to answer_checklist
+int host_notify_setup(lua_State* L);
+int host_notify(lua_State* L);
+int host_sleep(lua_State* L);
 
 namespace {
 
@@ -364,6 +367,8 @@ const luaL_Reg kHostFunctions[] = {
     {"add_secret_url", guarded<host_add_secret_url>},
     {"journal_start", guarded<host_journal_start>},
     {"checklist", guarded<host_checklist>},
+    {"notify_setup", guarded<host_notify_setup>},
+    {"notify", guarded<host_notify>},
     {"journal_skip", guarded<host_journal_skip>},
     {"step_started", guarded<host_step_started>},
     {"step_finished", guarded<host_step_finished>},
@@ -379,6 +384,7 @@ const luaL_Reg kHostFunctions[] = {
     {"stop_reason", guarded<host_stop_reason>},
     {"exit_code", guarded<host_exit_code>},
     {"interrupted", guarded<host_interrupted>},
+    {"sleep", guarded<host_sleep>},
     {"run_id", guarded<host_run_id>},
     {"version", guarded<host_version>},
     {"operator", guarded<host_operator>},
@@ -464,6 +470,86 @@ checklist::Outcome answer_checklist(HostState& st, const std::vector<checklist::
     return ask_at_terminal(st, "[ ] " + item.text + " (" + item.id + ") — done?");
   };
   return checklist::resolve(items, answers, st.services.operator_name, ask);
+}
+
+// host.notify_setup(env.notify): { { url =, on = { "start", "success", "failure" }, format = } }
+int host_notify_setup(lua_State* L) {
+  auto& st = host_state(L);
+  st.notify_targets.clear();
+  if (!lua_istable(L, 1)) return 0;
+  for (int i = 1;; ++i) {
+    lua_rawgeti(L, 1, i);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      break;
+    }
+    const std::string where = "notify[" + std::to_string(i) + "]";
+    if (!lua_istable(L, -1)) throw ConfigError(where + " must be a table { url = , on = { ... }, format = }");
+    const int t = lua_gettop(L);
+    notify::Target target;
+    target.url = opt_string_field(L, t, "url", "");
+    target.format = opt_string_field(L, t, "format", "json");
+    lua_getfield(L, t, "on");
+    if (lua_istable(L, -1)) {
+      target.on.clear();
+      for (int k = 1;; ++k) {
+        lua_rawgeti(L, -1, k);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          break;
+        }
+        target.on.insert(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 2);
+    notify::validate(target, where);
+    st.redactor.add(target.url);  // a webhook URL is a credential: never printed whole
+    st.notify_targets.push_back(std::move(target));
+  }
+  return 0;
+}
+
+// host.notify(event, summary, status [, exit_code]): POSTs to each webhook that asked for the
+// event; dry-run prints what it would send. Never raises: an undelivered notification is a
+// warning and a `notification` event, and the run goes on.
+int host_notify(lua_State* L) {
+  auto& st = host_state(L);
+  if (st.notify_targets.empty()) return 0;
+  notify::Message m;
+  m.event = check_string(L, 1);
+  m.summary = check_string(L, 2);
+  m.status = luaL_optstring(L, 3, "");
+  m.exit_code = static_cast<int>(luaL_optinteger(L, 4, -1));
+  m.run_id = st.run_id;
+  m.mode = to_string(st.options.mode);
+  m.environment = st.options.env;
+  if (st.journal) {
+    m.runbook = st.journal->record().value("runbook", "");
+    m.record = st.journal->json_path();
+  }
+  for (const auto& t : st.notify_targets) {
+    if (!t.on.count(m.event)) continue;
+    if (st.options.mode == RunMode::dry_run) {
+      say(st, "info", "would notify " + notify::shown_url(t.url) + " (" + m.event + ", " + t.format + "): " + notify::body(t, m));
+      continue;
+    }
+    const auto d = notify::send(t, m);
+    if (st.journal) st.journal->event("notification", notify::to_json(d, m.event));
+    if (!d.delivered)
+      say(st, "warn", "the " + m.event + " notification to " + d.url + " was not delivered after " + std::to_string(d.attempts) +
+                          " attempt(s) (" + d.error + "); the run goes on");
+  }
+  return 0;
+}
+
+// host.sleep(seconds): waits, or raises "aborted" at once when the run is interrupted (^C,
+// SIGTERM, a time limit): a monitoring window must not keep an operator who wants out.
+int host_sleep(lua_State* L) {
+  const double seconds = luaL_checknumber(L, 1);
+  if (seconds < 0 || seconds > 7 * 24 * 3600) throw ConfigError("sleep: between 0 s and 7 days, got " + std::to_string(seconds));
+  if (!cancel::sleep_for(seconds)) throw AbortError("interrupted (" + cancel::reason() + ") while waiting");
+  return 0;
 }
 
 // host.checklist(items) -> { complete, items = {{id, text, ticked, by, how}}, message }

@@ -361,7 +361,7 @@ local ENV_KEYS = {
   expected_tables = "table", expected_indexes = "table", smoke_sql = "table", hooks = "table",
   max_connections = "number", long_transaction = "string", secrets_env = "table",
   not_valid_ok = "table", fk_sample = "number", require_rehearsal = "string", min_soak = "string",
-  compare = "table", checklist = "table", approvals = "table",
+  compare = "table", checklist = "table", approvals = "table", notify = "table", watch_failure = "string",
 }
 local HOOK_KEYS = { pause_workers = true, resume_workers = true, maintenance_on = true, maintenance_off = true,
   upload_backup = true }
@@ -550,6 +550,13 @@ function Context:confirm(opts)
   if type(opts) == "string" then opts = { question = opts } end
   host.confirm(opts.question or "Continue?", opts.token or "")
   self:record("confirmation", { question = opts.question, token_required = opts.token ~= nil })
+end
+
+--- Waits `seconds` (a number, or a duration such as "1m"); ^C, SIGTERM or a time limit stop the
+--- wait at once (aborted, exit 3). Dry-run waits too: a wait changes nothing.
+function Context:sleep(seconds)
+  if type(seconds) == "string" then seconds = M.seconds(seconds) end
+  host.sleep(seconds)
 end
 
 --- A checklist a person answers item by item: ticked at a terminal, or named with --check ID or
@@ -813,6 +820,12 @@ function M.run(rb, opts)
     end
   end
 
+  -- The environment's webhooks hear of the start and the end (never failing the run).
+  -- A look that changes nothing (status.lua: read_only) tells nobody.
+  host.notify_setup(not settings.read_only and env and env.notify or nil)
+  host.notify("start", string.format("%s on %s started by %s (%s)", rb.name, env and env.name or "the default database",
+    host.operator(), opts.mode), "running")
+
   -- Time limits: --timeout, else the runbook's own; a step's own while it runs. Passing one
   -- stops the run exactly like ^C (statements cancelled, failure handler run), exit code 3.
   local run_timeout = opts.timeout ~= nil and opts.timeout ~= "" and opts.timeout or rb.timeout
@@ -882,18 +895,23 @@ function M.run(rb, opts)
     if not ok then host.say("error", "the finally handler failed: " .. failure_of(err).message) end
   end
   ctx:close()
+  local where = env and env.name or "the default database"
   if failure then
     local code = EXIT[failure.kind] or 1
     local status = failure.kind == "aborted" and (stopped and (timed_out and "timed out" or "interrupted") or "aborted")
       or (failure.kind == "verify_failed" and "verification failed" or "failed")
+    host.notify("failure", string.format("%s on %s %s at step %s: %s", rb.name, where, status, failure.step or "?",
+      (tostring(failure.message):gsub("\n.*", ""))), status, code)
     host.finish(status, code, failure.message)
     return code, failure
   end
   if ctx._outcome then
     local code = EXIT[ctx._outcome]
+    host.notify("success", string.format("%s on %s: %s", rb.name, where, ctx._outcome), ctx._outcome, code)
     host.finish(ctx._outcome, code, "")
     return code
   end
+  host.notify("success", string.format("%s on %s succeeded", rb.name, where), "succeeded", 0)
   host.finish("succeeded", 0, "")
   return 0
 end

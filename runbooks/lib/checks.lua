@@ -432,6 +432,76 @@ function M.verdict(ctx)
   ctx:log("all %d checks passed", #rows)
 end
 
+--- The checks a monitoring window repeats: the environment's smoke SQL and HTTP health checks
+--- (what tells whether the application still works), not the one-off schema checks.
+function M.watch_checks(ctx)
+  local env = ctx.env or {}
+  local list = {}
+  for _, s in ipairs(env.smoke_sql or {}) do list[#list + 1] = function() return M.smoke(ctx, s) end end
+  for _, c in ipairs(M.http_checks(ctx)) do list[#list + 1] = c end
+  return list
+end
+
+--- Step: the monitoring window after a change (seed 001: watch 30-60 min; seed 004: 24 h):
+--- the health and smoke checks again every `every` for `watch`, a line per round and a summary.
+--- The first failing round ends the window: a verification failure (exit code 4) naming the
+--- round and the check, and the rollback decision is put to the operator (never taken here).
+function M.watch(ctx)
+  local window = runbook.seconds(ctx.params.watch or "0")
+  if window <= 0 then return end
+  local every = runbook.seconds(ctx.params.every or "1m")
+  if every <= 0 then ctx:config_error("every must be longer than 0 s") end
+  local rounds = math.max(1, math.floor(window / every + 0.5))
+  local list = M.watch_checks(ctx)
+  if #list == 0 then
+    ctx:config_error("watch: the environment has no smoke_sql or health_checks to repeat")
+  end
+  ctx:log("watching for %s: %d round(s) of %d check(s), every %s", ctx.params.watch, rounds, #list, ctx.params.every)
+  if ctx.dry_run then return ctx:log("dry-run: the window is not watched") end
+  local passed = 0
+  for round = 1, rounds do
+    local results, failed = {}, {}
+    for _, check in ipairs(list) do
+      local ok, r = pcall(check)
+      if not ok then r = { name = "check", result = "FAIL", detail = tostring(r) } end
+      if r then
+        results[#results + 1] = r
+        if r.result == "FAIL" then failed[#failed + 1] = r end
+      end
+    end
+    ctx:record("watch_round", { round = round, rounds = rounds, checks = #results, failed = #failed, results = results })
+    if #failed > 0 then
+      local lines = {}
+      for _, r in ipairs(failed) do lines[#lines + 1] = string.format("%s: %s", r.name, r.detail or "") end
+      ctx:record("check", { name = "watch", result = "FAIL",
+        detail = string.format("round %d of %d: %s", round, rounds, table.concat(lines, "; ")) })
+      M.rollback_decision(ctx, round, rounds, lines)
+      ctx:verify_failed(string.format("the watch failed at round %d of %d (after %d passing round(s)):\n  - %s",
+        round, rounds, passed, table.concat(lines, "\n  - ")))
+    end
+    passed = passed + 1
+    ctx:log("watch round %d/%d: %d check(s) PASS", round, rounds, #results)
+    if round < rounds then ctx:sleep(every) end
+  end
+  ctx:record("check", { name = "watch", result = "PASS", detail = string.format("%d round(s) every %s", rounds, ctx.params.every) })
+  ctx:log("watch: all %d round(s) passed over %s", rounds, ctx.params.watch)
+end
+
+--- Seed 001's decision after a failed verification: roll back or fix forward. Put to the
+--- operator, with the commands; the environment's `watch_failure = "ask"` asks it at a
+--- terminal and records the answer. Nothing is rolled back from here.
+function M.rollback_decision(ctx, round, rounds, lines)
+  local env = ctx.env and (" --env " .. ctx.env.name) or ""
+  ctx:warn("decide now: roll back with `runbook rollback.lua%s` (dry-run first: --dry-run), or fix forward with " ..
+    "`runbook forward-fix.lua%s --set migration=NAME`", env, env)
+  if ctx.env and ctx.env.watch_failure == "ask" then
+    local ok, err = pcall(ctx.confirm, ctx, { question = string.format(
+      "The watch failed at round %d of %d. Will you roll back now (runbook rollback.lua%s)?", round, rounds, env) })
+    ctx:record("rollback_decision", { round = round, answer = ok and "roll back" or "not now",
+      detail = ok and nil or tostring(err) })
+  end
+end
+
 --- Step: every check of the environment, then the verdict (apply's post-verify).
 function M.verify_all(ctx)
   if ctx.dry_run then

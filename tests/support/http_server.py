@@ -10,6 +10,9 @@ Routes:
   GET  /slow?ms=<n>               answers 200 "slow" after n milliseconds
   GET  /flaky?key=<k>&fails=<n>   503 for the first n requests of key k, then 200 {"ok": true}
   POST /echo (any method)         200 JSON {"method", "body", "content_type", "headers"}
+  POST /hook/<key>                200; keeps the body (a webhook receiver)
+  GET  /received/<key>            200 JSON list of the bodies POSTed to /hook/<key>, in order
+  GET  /sour?key=<k>&ok=<n>       200 {"ok": true} for the first n requests of key k, then 503
 """
 import json
 import os
@@ -21,6 +24,7 @@ from urllib.parse import parse_qs, urlparse
 
 FLAKY_COUNTS = {}
 FLAKY_LOCK = threading.Lock()
+RECEIVED = {}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -66,6 +70,22 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(503, b'{"ok": false}', "application/json")
             return self.reply(200, json.dumps({"ok": True, "count": count}).encode(),
                               "application/json")
+        if len(parts) == 2 and parts[0] == "hook" and self.command == "POST":
+            with FLAKY_LOCK:
+                RECEIVED.setdefault(parts[1], []).append(body.decode("utf-8", "replace"))
+            return self.reply(200, b"ok")
+        if len(parts) == 2 and parts[0] == "received":
+            with FLAKY_LOCK:
+                got = list(RECEIVED.get(parts[1], []))
+            return self.reply(200, json.dumps(got).encode(), "application/json")
+        if parts == ["sour"]:
+            key = query.get("key", "")
+            with FLAKY_LOCK:
+                FLAKY_COUNTS["sour:" + key] = FLAKY_COUNTS.get("sour:" + key, 0) + 1
+                count = FLAKY_COUNTS["sour:" + key]
+            if count <= int(query.get("ok", "1")):
+                return self.reply(200, json.dumps({"ok": True, "count": count}).encode(), "application/json")
+            return self.reply(503, json.dumps({"ok": False, "count": count}).encode(), "application/json")
         if parts == ["echo"]:
             echo = {
                 "method": self.command,
