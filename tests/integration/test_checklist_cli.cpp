@@ -133,3 +133,47 @@ TEST_CASE("checklist: an environment's own items replace the composition's; dry-
   CHECK(both.code == 0);
   CHECK(ledger_rows(db) == 13);
 }
+
+// At a terminal (script(1) gives the run one): each item is asked and ticked with y; a refusal
+// stops the run before anything changes. The answers are typed one by one, as a person would.
+TEST_CASE("checklist at a terminal: each item asked and ticked; n stops the run", "[cli][checklist][terminal]") {
+  TempDir dir;
+  TempDatabase db;
+  rbtest::copy_sample_chain(dir);
+  auto on_terminal = [&](const std::string& answers) {
+    const std::string cmd = "cd '" + dir.path() + "' && DATABASE_URL='" + db.url() + "' NO_COLOR=1 '" + rbtest::runbook_binary() +
+                            "' apply-prod.lua --json --journal '" + dir.path() + "/journal' > '" + dir.path() + "/events.ndjson'";
+    // The answers go in line by line (a newline is typed after each), then time for the run.
+    std::string feed = "(";
+    std::string line;
+    for (const char c : answers) {
+      if (c == '\n') {
+        feed += "sleep 0.4; printf '" + line + "\\n'; ";
+        line.clear();
+      } else {
+        line += c;
+      }
+    }
+    feed += "sleep 10)";
+    return rbtest::sh(feed + " | timeout 60 script -qec \"" + cmd + "\" /dev/null");
+  };
+  const std::string refused = on_terminal("y\ny\nn\n");
+  INFO(refused);
+  CHECK(refused.find("[ ] Maintenance window scheduled (window) — done? [y/N]") != std::string::npos);
+  const auto r1 = rbtest::events_of(rbtest::read_file(dir.path() + "/events.ndjson"), "end");
+  REQUIRE(r1.size() == 1);
+  CHECK(r1[0]["exit_code"] == 3);
+  CHECK(r1[0]["error"].get<std::string>().find("Stakeholders notified") != std::string::npos);
+  CHECK(ledger_rows(db) == 0);
+
+  const std::string ticked = on_terminal("y\ny\ny\ny\ny\nPROD-OK\n");
+  INFO(ticked);
+  const auto events = rbtest::read_file(dir.path() + "/events.ndjson");
+  const auto end = rbtest::events_of(events, "end");
+  REQUIRE(end.size() == 1);
+  CHECK(end[0]["exit_code"] == 0);
+  const auto list = rbtest::events_of(events, "checklist");
+  REQUIRE(list.size() == 1);
+  for (const auto& item : list[0]["items"]) CHECK(item["how"] == "terminal");
+  CHECK(ledger_rows(db) == 13);
+}
