@@ -449,6 +449,10 @@ end
 function M.watch(ctx)
   local window = runbook.seconds(ctx.params.watch or "0")
   if window <= 0 then return end
+  local on_failure = ctx.env and ctx.env.watch_failure
+  if on_failure ~= nil and on_failure ~= "ask" then
+    ctx:config_error(string.format("watch_failure must be \"ask\" (or absent), got %q", tostring(on_failure)))
+  end
   local every = runbook.seconds(ctx.params.every or "1m")
   if every <= 0 then ctx:config_error("every must be longer than 0 s") end
   local rounds = math.max(1, math.floor(window / every + 0.5))

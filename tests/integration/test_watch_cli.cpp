@@ -69,6 +69,9 @@ TEST_CASE("watch: every round passing, a line per round and a summary; no checks
   CHECK(dry.code == 0);
   CHECK(has(dry, "watching for 30min: 30 round(s) of 2 check(s), every 1min"));
   CHECK(has(dry, "dry-run: the window is not watched"));
+  const auto typo = watch(dir, db, server.url("/sour?key=w4&ok=100"), "watch_failure = 'rollback', ", {"--set", "watch=2s", "--set", "every=1s"});
+  CHECK(typo.code == 2);
+  CHECK(has(typo, "watch_failure must be \"ask\" (or absent), got \"rollback\""));
   dir.write("environments.lua", "return { bare = { database_env = 'PROD_URL' } }\n");
   const auto none = rbtest::run_runbook(dir, db, "post-verify.lua", {"--env", "bare", "--set", "watch=1min"}, {{"PROD_URL", db.url()}});
   CHECK(none.code == 2);
