@@ -41,7 +41,7 @@ TEST_CASE("colours mark meaning only: PASS, WARN, FAIL, warnings, errors, step h
   INFO(passing.all());
   CHECK(passing.code == 0);
   CHECK(has(passing.all(), "\033[32mPASS\033[0m"));
-  CHECK(has(passing.all(), "\033[1m==> [1/4] connect\033[0m"));
+  CHECK(has(passing.all(), "\033[1m==> [1/5] connect\033[0m"));
   // An ordinary line is not coloured (spdlog used to paint every info line green).
   CHECK(has(passing.all(), "\nconnected: "));
   CHECK_FALSE(has(passing.all(), "\033[32mconnected"));
