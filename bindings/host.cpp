@@ -24,6 +24,7 @@
 #include "engine/db.hpp"
 #include "engine/errors.hpp"
 #include "engine/events.hpp"
+#include "engine/utf8.hpp"
 
 namespace fs = std::filesystem;
 
@@ -343,11 +344,7 @@ std::size_t terminal_width() {
 void show_progress(HostState& state, const std::string& line) {
   std::lock_guard<std::mutex> guard(state.output_mutex);
   std::string text = state.redactor.apply(line);
-  if (text.size() > terminal_width()) {
-    std::size_t cut = terminal_width();
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
-    text.resize(cut);
-  }
+  utf8::cut(text, terminal_width());
   if (text.empty() && state.progress_line.empty()) return;
   std::fputs(kClearLine, stderr);
   std::fputs(text.c_str(), stderr);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/utf8.hpp"
+
 namespace rb {
 
 std::string duration_text(double ms) {
@@ -77,11 +79,7 @@ std::string Progress::line(Clock::time_point now, std::size_t width) const {
             duration_text(std::chrono::duration<double, std::milli>(now - current_since_).count());
   if (const auto eta = eta_locked(now)) tail += "  ETA " + duration_text(*eta);
   std::string out = head + tail;
-  if (out.size() > width) {
-    std::size_t cut = width;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
-    out.resize(cut);
-  }
+  utf8::cut(out, width);
   return out;
 }
 

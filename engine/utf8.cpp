@@ -60,4 +60,11 @@ std::string escaped(const std::string& s) {
   return out;
 }
 
+void cut(std::string& s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return;
+  std::size_t at = max_bytes;
+  while (at > 0 && (static_cast<unsigned char>(s[at]) & 0xC0) == 0x80) --at;  // a continuation byte
+  s.resize(at);
+}
+
 }  // namespace rb::utf8

@@ -12,4 +12,7 @@ std::size_t first_invalid(const std::string& s);
 // `s` with every byte that is not well-formed UTF-8 written as \xNN, so a message can name it.
 std::string escaped(const std::string& s);
 
+// Shortens `s` to at most `max_bytes`, never inside a character (a line cut to a terminal's width).
+void cut(std::string& s, std::size_t max_bytes);
+
 }  // namespace rb::utf8

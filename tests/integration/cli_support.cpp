@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cstring>
+#include <spawn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +24,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/shell.hpp"
+
+extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -143,6 +147,37 @@ void AccessShareHolder::wait() {
 AccessShareHolder::~AccessShareHolder() {
   release();
   wait();
+}
+
+pid_t spawn_runbook(const TempDir& dir, const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                    const std::string& log) {
+  std::vector<std::string> env{"NO_COLOR=1"};
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  auto replaced = [&](const std::string& entry) {
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    return std::any_of(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+  };
+  for (char** e = environ; *e; ++e)
+    if (!replaced(*e)) env.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> all{runbook_binary()};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + all[0] + ": " + std::strerror(rc));
+  return pid;
 }
 
 std::string prod_checklist() {

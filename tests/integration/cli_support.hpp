@@ -1,6 +1,8 @@
 #pragma once
 // Helpers for tests that run the real `runbook` binary against the real PostgreSQL server
 // started by scripts/test (libpq variables PGHOST, PGPORT, PGUSER).
+#include <sys/types.h>
+
 #include <cstdlib>
 #include <future>
 #include <map>
@@ -52,6 +54,12 @@ CliResult run_cli(const std::vector<std::string>& args, const std::map<std::stri
 // A --checklist file ticking every item of the shipped apply-prod.lua (written once per process):
 // tests about something else answer the checklist the way CI does.
 std::string prod_checklist();
+
+// Starts `runbook ARGS...` in `dir` without waiting: stdin /dev/null, stdout and stderr into
+// `log`, the inherited environment with NO_COLOR=1 and `extra_env` ("NAME=value", replacing an
+// inherited NAME). Returns its pid; the caller ends it, by that pid.
+pid_t spawn_runbook(const TempDir& dir, const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                    const std::string& log);
 
 // --json output: its events (of one kind), and the run record its end event names.
 void check_event_stream(const std::string& what, int exit_code, const std::string& out);

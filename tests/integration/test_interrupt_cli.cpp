@@ -104,31 +104,9 @@ const char* kSleeper =
 // Starts `runbook ARGS...` in `dir` with its output in dir/output.txt; returns its pid.
 pid_t spawn_runbook(const rbtest::TempDir& dir, const std::vector<std::string>& runbook_args,
                     const std::vector<std::string>& extra_env = {}) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  env_strings.push_back("NO_COLOR=1");
-  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args{rbtest::runbook_binary()};
-  args.insert(args.end(), runbook_args.begin(), runbook_args.end());
+  std::vector<std::string> args = runbook_args;
   args.insert(args.end(), {"--journal", dir.path() + "/journal"});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  const std::string log = dir.path() + "/output.txt";
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-  posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn failed");
-  return pid;
+  return rbtest::spawn_runbook(dir, args, extra_env, dir.path() + "/output.txt");
 }
 
 // Starts `runbook sleeper.lua` in `dir`.

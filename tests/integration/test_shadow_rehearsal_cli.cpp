@@ -72,31 +72,7 @@ int postmaster_under(const std::string& parent) {
 
 pid_t spawn_runbook(rbtest::TempDir& dir, const rbtest::TempDatabase& db, const std::vector<std::string>& args,
                     const std::string& tmpdir, const std::string& log) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e)
-    if (std::string(*e).rfind("TMPDIR=", 0) != 0) env_strings.emplace_back(*e);
-  env_strings.push_back("DATABASE_URL=" + db.url());
-  env_strings.push_back("TMPDIR=" + tmpdir);
-  env_strings.push_back("NO_COLOR=1");
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> all{rbtest::runbook_binary()};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-  posix_spawn_file_actions_addchdir_np(&actions, dir.path().c_str());
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  return pid;
+  return rbtest::spawn_runbook(dir, args, {"DATABASE_URL=" + db.url(), "TMPDIR=" + tmpdir}, log);
 }
 
 // Waits (up to 60 s) until the own-transaction migration sleeps on the shadow.
